@@ -1,0 +1,94 @@
+"""Language-model data: the built-in grammar corpus, folders of text files, Hugging Face text.
+
+A word-level text is one sentence (or line) per line, ending in ``<eos>``, as in PTB. A
+character-level text is read as it is, newlines included.
+"""
+from __future__ import annotations
+
+import torch
+
+from seqkit.batching import StreamBatches
+from seqkit.data import Source, hf_splits, read_text, split_files
+from seqkit.errors import SeqkitError
+from seqkit.task import TaskData
+from seqkit.tokenizers import TextTokenizer
+from seqkit_lm.config import Level, LMConfig
+from seqkit_lm.grammar import Grammar, builtin_splits, render, unigram_ppl
+
+
+def read_texts(source: Source, config: LMConfig,
+               level: Level) -> tuple[dict[str, str], dict[str, dict]]:
+    """The raw text of every split the source has, and facts about each (floor perplexity)."""
+    if source.kind == "builtin":
+        return _grammar_texts(level)
+    if source.kind == "folder":
+        files = split_files(source.path, suffixes=(".txt", ".tokens", ".raw"))
+        texts = {split: "".join(read_text(p) for p in paths) for split, paths in files.items()}
+    else:
+        texts = {split: "\n".join(t for t in ds["text"]) for split, ds in _hf_text(source).items()}
+    for split, text in texts.items():
+        if not text.strip():
+            raise SeqkitError(f"the {split} split of {source} has no text")
+    if "train" in texts and "valid" not in texts and config.holdout > 0:
+        cut = _line_boundary(texts["train"], 1 - config.holdout)
+        texts["train"], texts["valid"] = texts["train"][:cut], texts["train"][cut:]
+    return texts, {}
+
+
+def _hf_text(source: Source) -> dict:
+    splits = hf_splits(source)
+    for name, ds in splits.items():
+        if "text" not in ds.column_names:
+            raise SeqkitError(f"{source} has no 'text' column (columns: {ds.column_names})")
+    return splits
+
+
+def _line_boundary(text: str, fraction: float) -> int:
+    """Index just after the newline nearest ``fraction`` of the way through ``text``."""
+    cut = int(len(text) * fraction)
+    newline = text.rfind("\n", 0, cut)
+    return newline + 1 if newline > 0 else cut
+
+
+def _grammar_texts(level: Level) -> tuple[dict[str, str], dict[str, dict]]:
+    """The grammar corpus, with the true model's perplexity (the floor) of every split."""
+    grammar = Grammar.builtin()
+    splits = builtin_splits()
+    texts = {name: render(sentences) for name, sentences in splits.items()}
+    meta = {}
+    for name, sentences in splits.items():
+        if level == "char":
+            meta[name] = {"floor_ppl": grammar.char_floor_ppl(sentences)}
+        else:
+            meta[name] = {"floor_ppl": grammar.word_floor_ppl(sentences),
+                          "unigram_ppl": unigram_ppl(splits["train"], sentences)}
+    return texts, meta
+
+
+def encode(text: str, tokenizer: TextTokenizer, level: Level) -> torch.Tensor:
+    """One id stream ``(N,)``: words with ``<eos>`` after every line, or every character."""
+    if level == "char":
+        return torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    ids: list[int] = []
+    for line in tokenizer.encode_batch(text.splitlines()):
+        ids.extend(line)
+        ids.append(tokenizer.eos_id)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def prepare(config: LMConfig, source: Source, tokenizer: TextTokenizer | None,
+            level: Level) -> TaskData:
+    """Read the splits, learn the vocabulary from train (unless given), and cut streams."""
+    texts, meta = read_texts(source, config, level)
+    if tokenizer is None:
+        if "train" not in texts:
+            raise SeqkitError(f"{source} has no train split to learn a vocabulary from")
+        lines = texts["train"].splitlines(keepends=level == "char")
+        tokenizer = TextTokenizer.train(lines, level, max_vocab=config.max_vocab)
+    splits = {}
+    for name, text in texts.items():
+        batch = config.train.batch_size if name == "train" else config.eval_batch_size
+        splits[name] = StreamBatches(encode(text, tokenizer, level), batch, config.train.bptt,
+                                     meta=meta.get(name))
+    return TaskData(assets=tokenizer, splits=splits)
+

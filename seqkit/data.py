@@ -1,0 +1,105 @@
+"""Where data comes from: a task's built-in set, a folder of split files, or Hugging Face.
+
+A SOURCE on the command line is one of
+
+- nothing: the task's built-in data (``Source("builtin")``);
+- a folder whose files carry ``train``, ``valid``/``val`` and ``test`` in their names (PTB,
+  WikiText, Multi30k); any subset of the splits may be present;
+- ``hf:NAME[:CONFIG]``: a Hugging Face dataset, read through ``datasets``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqkit.errors import SeqkitError
+
+SPLITS = ("train", "valid", "test")
+_SPLIT_WORDS = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid",
+                "dev": "valid", "test": "test"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed SOURCE."""
+
+    kind: str  # "builtin", "folder" or "hf"
+    path: Path | None = None  # the folder, for kind "folder"
+    name: str = ""  # dataset id, for kind "hf"
+    config: str | None = None  # dataset config, for kind "hf"
+
+    def __str__(self) -> str:
+        return {"builtin": "built-in data", "folder": str(self.path),
+                "hf": f"hf:{self.name}" + (f":{self.config}" if self.config else "")}[self.kind]
+
+
+def parse_source(text: str | None) -> Source:
+    """Turn the ``--data`` argument into a ``Source``; a folder must exist."""
+    if not text or text == "builtin":
+        return Source("builtin")
+    if text.startswith("hf:"):
+        name, _, config = text[3:].partition(":")
+        if not name:
+            raise SeqkitError("--data hf: needs a dataset id, e.g. hf:wikitext:wikitext-2-raw-v1")
+        return Source("hf", name=name, config=config or None)
+    path = Path(text)
+    if not path.is_dir():
+        raise SeqkitError(f"--data {text}: no such folder (give a folder with train/valid/test "
+                          "files, hf:NAME[:CONFIG], or nothing for the built-in data)")
+    return Source("folder", path=path)
+
+
+def split_of(filename: str) -> str | None:
+    """The split a file name names (``ptb.train.txt`` -> ``train``), or None."""
+    for word in re.split(r"[^a-z]+", filename.lower()):
+        if word in _SPLIT_WORDS:
+            return _SPLIT_WORDS[word]
+    return None
+
+
+def split_files(folder: Path, suffixes: tuple[str, ...] = ()) -> dict[str, list[Path]]:
+    """Group the files of ``folder`` by split; ``suffixes`` (e.g. ``(".txt",)``) filters them.
+
+    Fails with a clear message when no file names a split, or when a named file is empty.
+    """
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or (suffixes and not path.name.endswith(suffixes)):
+            continue
+        split = split_of(path.name)
+        if split:
+            if path.stat().st_size == 0:
+                raise SeqkitError(f"{path} is empty")
+            found.setdefault(split, []).append(path)
+    if not found:
+        names = ", ".join(p.name for p in sorted(folder.iterdir())[:10]) or "nothing"
+        raise SeqkitError(f"{folder} has no file whose name says train, valid/val or test "
+                          f"(it has: {names})")
+    return found
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file, with a clear error for unreadable or binary files."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SeqkitError(f"cannot read {path} as UTF-8 text: {err}") from err
+
+
+def hf_splits(source: Source) -> dict:
+    """Load a Hugging Face dataset; returns ``{"train"|"valid"|"test": datasets.Dataset}``."""
+    try:
+        import datasets
+
+        loaded = datasets.load_dataset(source.name, source.config)
+    except Exception as err:  # datasets raises many types: no network, unknown id, bad config
+        raise SeqkitError(f"cannot load {source}: {err}") from err
+    out = {}
+    for name, split in loaded.items():
+        key = _SPLIT_WORDS.get(name)
+        if key and key not in out:
+            out[key] = split
+    if not out:
+        raise SeqkitError(f"{source} has no train/validation/test split (has: {list(loaded)})")
+    return out

@@ -1,0 +1,69 @@
+"""Serving a task's Gradio demo. gradio is imported only inside these functions."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from seqkit.data import Source
+from seqkit.errors import SeqkitError
+from seqkit.rundir import Run, load
+from seqkit.task import get_task
+
+
+def cache_dir() -> Path:
+    """Where demo models trained on built-in data live (``$SEQKIT_CACHE`` or ~/.cache/seqkit)."""
+    return Path(os.environ.get("SEQKIT_CACHE", Path.home() / ".cache" / "seqkit"))
+
+
+def resolve(target: str, train_time: float = 60.0) -> Run:
+    """A run dir loads as it is; a task name trains (once, then cached) a small model on the
+    task's built-in data for ``train_time`` seconds."""
+    if Path(target).is_dir():
+        return load(target)
+    task = get_task(target)
+    out = cache_dir() / f"demo-{task.name}"
+    if not (out / "metrics.json").is_file():  # absent, or an interrupted earlier training
+        from seqkit.jobs import train
+
+        shutil.rmtree(out, ignore_errors=True)
+        config = task.config()
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train,
+                                                                       max_time=train_time))
+        print(f"training a demo model for '{task.name}' on its built-in data "
+              f"({train_time:.0f} s) into {out}")
+        train(task, config, Source("builtin"), out)
+    return load(out)
+
+
+def build(target: str, train_time: float = 60.0):
+    """The ``gradio.Blocks`` app of a task or run dir."""
+    run = resolve(target, train_time)
+    if run.task.demo is None:
+        raise SeqkitError(f"task '{run.task.name}' has no demo")
+    return run.task.demo(run)
+
+
+def serve(target: str, host: str = "127.0.0.1", port: int | None = None,
+          train_time: float = 60.0) -> None:
+    """Build the demo and serve it until interrupted (binds 127.0.0.1 unless told otherwise)."""
+    build(target, train_time).launch(server_name=host, server_port=port)
+
+
+def shows_errors(fn: Callable) -> Callable:
+    """Wrap a demo callback so bad input reaches the user as a message, and the app keeps
+    serving: ``SeqkitError`` and ``ValueError`` become ``gradio.Error``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import gradio as gr
+
+        try:
+            return fn(*args, **kwargs)
+        except (SeqkitError, ValueError) as err:
+            raise gr.Error(str(err)) from err
+
+    return wrapper

@@ -1,0 +1,70 @@
+"""The generic Encoder: front-end -> RNN stack -> ``Memory``.
+
+A plugin supplies only the front-end: any module mapping ``(inputs, lengths)`` to
+``(features (B, S, F), lengths (B,) or None)`` — an embedding, a CNN over an image grid, a
+spectrogram, a frame CNN. The encoder runs an optional RNN stack over the features and returns a
+``Memory`` that decoders attend over and heads classify.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqkit.cells import RNN, Cell, State
+
+
+@dataclass
+class Memory:
+    """What an encoder hands on."""
+
+    features: torch.Tensor  # (B, S, H) one vector per source position
+    mask: torch.Tensor  # (B, S) bool, True at real (non-padding) positions
+    state: State | None = None  # the RNN's final batch-first state, if there is an RNN
+
+
+def lengths_to_mask(lengths: torch.Tensor | None, batch: int, steps: int,
+                    device: torch.device) -> torch.Tensor:
+    """``(B,)`` lengths -> ``(B, S)`` bool mask; all True when lengths is None."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    return torch.arange(steps, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
+
+
+class TokenEmbedding(nn.Module):
+    """The text front-end: token ids ``(B, S)`` -> embeddings ``(B, S, E)`` with dropout."""
+
+    def __init__(self, vocab_size: int, embed_size: int, dropout: float = 0.0, pad_id: int = 0):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=pad_id)
+        self.drop = nn.Dropout(dropout)
+        self.output_size = embed_size
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor | None = None):
+        """Return ``(embeddings (B, S, E), lengths)``."""
+        return self.drop(self.embed(tokens)), lengths
+
+
+class Encoder(nn.Module):
+    """front-end ``(B, S, F)`` -> optional RNN stack ``(B, S, H*D)`` -> ``Memory``."""
+
+    def __init__(self, frontend: nn.Module, frontend_size: int, cell: Cell = "lstm",
+                 hidden_size: int = 0, num_layers: int = 1, dropout: float = 0.0,
+                 bidirectional: bool = False):
+        """``hidden_size=0`` skips the RNN: the memory is the front-end's features."""
+        super().__init__()
+        self.frontend = frontend
+        self.rnn = (RNN(cell, frontend_size, hidden_size, num_layers, dropout, bidirectional)
+                    if hidden_size else None)
+        self.output_size = self.rnn.output_size if self.rnn else frontend_size
+
+    def forward(self, inputs, lengths: torch.Tensor | None = None) -> Memory:
+        """Encode a batch; ``lengths (B,)`` marks padding for variable-length inputs."""
+        features, lengths = self.frontend(inputs, lengths)
+        batch, steps = features.shape[:2]
+        state = None
+        if self.rnn is not None:
+            features, state = self.rnn(features, lengths=lengths)
+        mask = lengths_to_mask(lengths, batch, steps, features.device)
+        return Memory(features, mask, state)

@@ -1,0 +1,77 @@
+"""The jobs behind the CLI, callable from Python too: train a run dir, evaluate one."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from seqkit import dist
+from seqkit.data import Source
+from seqkit.errors import SeqkitError
+from seqkit.rundir import METRICS, load, read_config, save_run, write_config, write_json
+from seqkit.task import Task, TaskData
+from seqkit.train import evaluate, fit
+
+
+def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool = False,
+          quiet: bool = False) -> dict:
+    """Train ``task`` on ``source`` into the run dir ``out`` and evaluate the best weights.
+
+    A fresh run refuses a folder that already holds a run (so nothing is overwritten); a
+    resumed one checks that the folder holds a run of the same task and format. Returns the
+    final metrics, which are also written to ``out/metrics.json``.
+    """
+    out = Path(out)
+    if resume:
+        read_config(out, task.name)
+        assets = task.load_assets(out)
+    elif (out / "config.json").exists():
+        raise SeqkitError(f"{out} already holds a run; continue it with --resume, or choose "
+                          "another --out")
+    else:
+        assets = None
+    data: TaskData = task.prepare(config, source, assets)
+    model = task.build_model(config, data.assets)
+    if dist.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            write_config(out, task, config)  # records changed budgets such as --max-steps
+        else:
+            save_run(out, task, config, model, data.assets)
+    summary = fit(task, config, data, model, out, resume=resume)
+    metrics = {**summary, **final_metrics(out, data, config)}
+    if dist.is_main():
+        write_json(out / METRICS, metrics)
+    if not quiet and dist.is_main():
+        print(json.dumps(metrics))
+    return metrics
+
+
+def final_metrics(out: Path, data: TaskData, config: Any) -> dict:
+    """Evaluate the saved (best) weights on every held-out split the data has."""
+    run = load(out)
+    metrics = {}
+    for split in ("valid", "test"):
+        if split in data.splits:
+            result = evaluate(run.task, run.model, data.splits[split], config, run.assets)
+            metrics.update({f"{split}_{k}": v for k, v in result.items()})
+    return metrics
+
+
+def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> dict:
+    """Evaluate a run dir on ``source``; ``split`` is valid, test or all (default: test if the
+    data has it, else valid). "all" evaluates every split the data has, one after another,
+    and reports the metrics of each under its name as well as the overall train-free ones."""
+    run = load(path)
+    data = run.task.prepare(run.config, source, run.assets)
+    held_out = [s for s in ("valid", "test") if s in data.splits]
+    if split is None:
+        split = "test" if "test" in data.splits else (held_out or ["train"])[0]
+    if split != "all":
+        return evaluate(run.task, run.model, data.split(split), run.config, run.assets)
+    result = {}
+    for name in data.splits:
+        for key, value in evaluate(run.task, run.model, data.splits[name], run.config,
+                                   run.assets).items():
+            result[f"{name}_{key}"] = value
+    return result

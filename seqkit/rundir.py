@@ -1,0 +1,135 @@
+"""Run directories, shaped like a Hugging Face model folder.
+
+::
+
+    RUN/config.json          task name, full config, seqkit version, format
+    RUN/model.safetensors    the weights (best validation loss)
+    RUN/tokenizer.json ...   the task's assets
+    RUN/metrics.json         final evaluation
+    RUN/metrics.jsonl        the training log, one JSON object per line
+    RUN/learning_curve.png
+    RUN/checkpoint/          resume state: model.safetensors + state.pt (optimiser, RNG, position)
+
+Every file is written to a temporary name and renamed into place, so an interrupted write never
+leaves a half-written file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from seqkit.config import from_dict, to_dict
+from seqkit.errors import SeqkitError
+from seqkit.task import Task, get_task
+
+FORMAT = 1  # bump when the layout of a run dir changes incompatibly
+CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.json"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under DDP or ``torch.compile`` wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Write the model's weights as safetensors (shared/tied tensors stored once)."""
+    atomic_write(path, lambda tmp: save_model(unwrap(model), str(tmp)))
+
+
+def load_weights(model: nn.Module, path: Path, device: str | torch.device = "cpu") -> None:
+    """Load safetensors weights into ``model``; anything else is a clear error."""
+    if not path.is_file():
+        raise SeqkitError(f"{path} is missing")
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise SeqkitError(f"{path} is not a readable safetensors file ({err}); seqkit loads "
+                          "weights only from safetensors, never from pickles") from err
+    if missing or unexpected:
+        raise SeqkitError(f"{path} does not match the model: missing {sorted(missing)[:5]}, "
+                          f"unexpected {sorted(unexpected)[:5]}")
+
+
+def write_config(folder: Path, task: Task, config: Any) -> None:
+    """Write ``config.json``: which task, its full config, and the versions that wrote it."""
+    from seqkit import __version__
+
+    write_json(folder / CONFIG, {"task": task.name, "seqkit_version": __version__,
+                                 "format": FORMAT, "config": to_dict(config)})
+
+
+def read_config(folder: str | Path, task_name: str | None = None) -> dict:
+    """Read and check ``config.json``: the right task (if given) and a format we can read."""
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise SeqkitError(f"{folder} is not a seqkit run dir: it has no {CONFIG}")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SeqkitError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or "task" not in meta or "config" not in meta:
+        raise SeqkitError(f"{path} is not a seqkit config (needs 'task' and 'config')")
+    if meta.get("format") != FORMAT:
+        raise SeqkitError(f"{folder} was written by seqkit {meta.get('seqkit_version', '?')} "
+                          f"in run-dir format {meta.get('format')}; this seqkit reads format "
+                          f"{FORMAT}. Retrain, or use the seqkit version that wrote it.")
+    if task_name is not None and meta["task"] != task_name:
+        raise SeqkitError(f"{folder} holds a '{meta['task']}' run, not '{task_name}'; "
+                          "choose another --out or the matching --task")
+    return meta
+
+
+@dataclass
+class Run:
+    """A trained model with everything needed to use it."""
+
+    task: Task
+    config: Any
+    model: nn.Module
+    assets: Any
+    path: Path
+
+
+def save_run(folder: Path, task: Task, config: Any, model: nn.Module, assets: Any) -> None:
+    """Write config, weights and assets into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_config(folder, task, config)
+    task.save_assets(assets, folder)
+    save_weights(model, folder / WEIGHTS)
+
+
+def load(path: str | Path, device: str | torch.device | None = None) -> Run:
+    """Rebuild a trained model from a run dir, on ``device`` (default: the CPU), in eval mode."""
+    folder = Path(path)
+    meta = read_config(folder)
+    task = get_task(meta["task"])
+    config = from_dict(task.config, meta["config"])
+    assets = task.load_assets(folder)
+    model = task.build_model(config, assets)
+    device = torch.device(device or "cpu")
+    load_weights(model, folder / WEIGHTS, device)
+    return Run(task, config, model.to(device).eval(), assets, folder)

@@ -1,0 +1,61 @@
+"""Contract checks that every plugin's tests call::
+
+    from seqkit.testing import check_task
+    def test_contract(tmp_path):
+        check_task(my_task, tiny_config, tmp_path)
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqkit.config import TrainConfig
+from seqkit.data import Source
+from seqkit.rundir import load, save_run
+from seqkit.task import Task, installed_tasks
+
+
+def check_config(config_cls: type) -> None:
+    """A config is a default-constructible dataclass with ``train: TrainConfig`` and a comment
+    on every field."""
+    assert dataclasses.is_dataclass(config_cls), f"{config_cls} is not a dataclass"
+    config = config_cls()
+    assert isinstance(config.train, TrainConfig), "the config needs a train: TrainConfig field"
+    source = "\n".join(inspect.getsource(c) for c in config_cls.__mro__
+                        if dataclasses.is_dataclass(c))
+    for field in dataclasses.fields(config_cls):
+        line = next((ln for ln in source.splitlines() if ln.strip().startswith(f"{field.name}:")), "")
+        assert "#" in line, f"config field '{field.name}' has no comment"
+
+
+def check_task(task: Task, config: Any, tmp_path: Path, source: Source = Source("builtin")) -> None:
+    """Check a task end to end at a tiny size: discovery, data, model, loss, gradients,
+    evaluation, and a run dir that reloads to the same outputs."""
+    assert isinstance(task, Task)
+    assert task.name in installed_tasks(), f"'{task.name}' is not in the seqkit.tasks entry points"
+    check_config(task.config)
+    data = task.prepare(config, source, None)
+    batch = next(iter(data.split("train").epoch(0)))
+    model = task.build_model(config, data.assets)
+    loss, items, state = task.loss(model, batch, None)
+    assert loss.dim() == 0 and math.isfinite(loss.item()), f"loss is not a finite scalar: {loss}"
+    assert items > 0, "loss must report how many items it averaged over"
+    assert (state is not None) == task.streams, "only streaming tasks return a state"
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads), "no gradient reached the model"
+    held_out = data.splits.get("valid") or data.split("train")
+    model.eval()
+    with torch.no_grad():
+        metrics = task.evaluate(model, held_out, config, data.assets)
+    assert isinstance(metrics.get("loss"), float), "evaluate must return a float 'loss'"
+    save_run(tmp_path, task, config, model, data.assets)
+    run = load(tmp_path)
+    with torch.no_grad():
+        again = task.evaluate(run.model, held_out, config, run.assets)
+    assert math.isclose(metrics["loss"], again["loss"], rel_tol=1e-5), "reloaded model differs"

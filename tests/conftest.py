@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny trained runs that several tests reuse (trained once per session)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from seqkit.data import Source
+from seqkit.jobs import train
+from seqkit.task import get_task
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def tiny_lm_config(task_name: str = "lm", **train_overrides):
+    """A small, fast configuration of an LM task that still learns the built-in grammar."""
+    task = get_task(task_name)
+    config = task.config()
+    train_cfg = dataclasses.replace(config.train, batch_size=16, bptt=20, epochs=8, lr=20.0,
+                                    bf16=False, log_every=10, **train_overrides)
+    return dataclasses.replace(config, embed_size=48, hidden_size=48, num_layers=1,
+                               dropout=0.0, train=train_cfg)
+
+
+@pytest.fixture(scope="session")
+def lm_run(tmp_path_factory) -> Path:
+    """A word-level LM trained on the built-in grammar for a few seconds."""
+    out = tmp_path_factory.mktemp("runs") / "lm"
+    train(get_task("lm"), tiny_lm_config(), Source("builtin"), out, quiet=True)
+    return out
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``; the test is skipped where it is absent (a user's fresh clone)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data sets not found at {SHARED_DATA}")
+    return SHARED_DATA
