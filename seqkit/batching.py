@@ -21,7 +21,7 @@ class StreamBatches:
 
     def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, meta: dict | None = None):
         rows = (ids.numel() - 1) // batch_size
-        if rows < 2:
+        if rows < 1:
             raise SeqkitError(f"the text has {ids.numel()} tokens: too few for {batch_size} "
                               "parallel streams; use more data or a smaller --train.batch-size")
         # Row b holds tokens [b*rows, (b+1)*rows]; targets are the same rows shifted by one.

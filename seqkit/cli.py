@@ -102,13 +102,11 @@ def cmd_train(args, rest) -> None:
     from seqkit.jobs import train
     from seqkit.task import get_task
 
-    if not args.task or not args.out:
+    if not args.task or not (args.out or args.help):
         raise SeqkitError("seqkit train needs --task and --out (see seqkit train --help)")
     task = get_task(args.task)
     _check_flags(rest, flag_names(task.config) + TRAIN_FLAGS, values=True)
-    if args.help:
-        rest = rest + ["--help"]
-    config = _task_config(task, args, rest)
+    config = _task_config(task, args, rest + ["--help"] * args.help)  # tyro prints, exits
     train(task, config, parse_source(args.data), args.out, resume=args.resume)
 
 

@@ -10,7 +10,7 @@ from seqkit.data import Source
 from seqkit.errors import SeqkitError
 from seqkit.rundir import METRICS, load, read_config, save_run, write_config, write_json
 from seqkit.task import Task, TaskData
-from seqkit.train import evaluate, fit
+from seqkit.train import evaluate, fit, seed_all
 
 
 def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool = False,
@@ -31,6 +31,7 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
     else:
         assets = None
     data: TaskData = task.prepare(config, source, assets)
+    seed_all(config.train.seed)
     model = task.build_model(config, data.assets)
     if dist.is_main():
         out.mkdir(parents=True, exist_ok=True)

@@ -26,11 +26,16 @@ def check_config(config_cls: type) -> None:
     assert dataclasses.is_dataclass(config_cls), f"{config_cls} is not a dataclass"
     config = config_cls()
     assert isinstance(config.train, TrainConfig), "the config needs a train: TrainConfig field"
-    source = "\n".join(inspect.getsource(c) for c in config_cls.__mro__
-                        if dataclasses.is_dataclass(c))
-    for field in dataclasses.fields(config_cls):
-        line = next((ln for ln in source.splitlines() if ln.strip().startswith(f"{field.name}:")), "")
-        assert "#" in line, f"config field '{field.name}' has no comment"
+    lines = [ln.strip() for c in config_cls.__mro__ if dataclasses.is_dataclass(c)
+             for ln in inspect.getsource(c).splitlines()]
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    for name in names:
+        start = next((i for i, ln in enumerate(lines) if ln.startswith(f"{name}:")), None)
+        assert start is not None, f"config field '{name}' not found in the source"
+        end = next((i for i in range(start + 1, len(lines))
+                    if not lines[i] or any(lines[i].startswith(f"{n}:") for n in names)),
+                   len(lines))
+        assert any("#" in ln for ln in lines[start:end]), f"config field '{name}' has no comment"
 
 
 def check_task(task: Task, config: Any, tmp_path: Path, source: Source = Source("builtin")) -> None:

@@ -38,6 +38,12 @@ def repackage_state(state: Any) -> Any:
     return map_state(lambda t: t.detach(), state)
 
 
+def seed_all(seed: int) -> None:
+    """Seed torch (all devices) and Python's ``random``."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+
+
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on the device's type, or nothing."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
@@ -167,12 +173,12 @@ class Trainer:
         if window["items"]:
             self._log_window(window, started, bar)
         self.checkpoint()
-        if self.valid is None and dist.is_main():
+        if math.isinf(p["best"]) and dist.is_main():  # never validated: keep the last weights
             save_weights(self.model, self.out / WEIGHTS)
         if dist.is_main():
             plot_curve(self.log.records(), self.out / "learning_curve.png")
         return {"steps": p["step"], "epochs": p["epoch"], "elapsed_s": round(p["elapsed"], 2),
-                "best_valid_loss": p["best"]}
+                "best_valid_loss": None if math.isinf(p["best"]) else p["best"]}
 
     def _log_window(self, window: dict, started: float, bar) -> None:
         now = time.perf_counter()
@@ -189,12 +195,12 @@ def fit(task: Task, config: Any, data: TaskData, model: nn.Module, out: Path,
         resume: bool = False) -> dict:
     """Train ``model`` on ``data`` into the run dir ``out``; see the module docstring.
 
-    Seeds torch and Python from ``config.train.seed`` (a resumed run restores the RNG instead).
+    Seeds torch and Python from ``config.train.seed`` (a resumed run restores the RNG instead);
+    seed before building the model too, for reproducible initial weights.
     On Ctrl-C the resume state is saved before the error is raised.
     """
     tc = config.train
-    torch.manual_seed(tc.seed)
-    random.seed(tc.seed)
+    seed_all(tc.seed)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     trainer = Trainer(task, config, data, model, out)

@@ -17,8 +17,8 @@ def tiny_lm_config(task_name: str = "lm", **train_overrides):
     """A small, fast configuration of an LM task that still learns the built-in grammar."""
     task = get_task(task_name)
     config = task.config()
-    train_cfg = dataclasses.replace(config.train, batch_size=16, bptt=20, epochs=8, lr=20.0,
-                                    bf16=False, log_every=10, **train_overrides)
+    settings = dict(batch_size=16, bptt=20, epochs=8, lr=20.0, bf16=False, log_every=10)
+    train_cfg = dataclasses.replace(config.train, **{**settings, **train_overrides})
     return dataclasses.replace(config, embed_size=48, hidden_size=48, num_layers=1,
                                dropout=0.0, train=train_cfg)
 
@@ -37,3 +37,9 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_lm():
+    """The ``tiny_lm_config`` factory, for tests that train their own small LM."""
+    return tiny_lm_config

@@ -87,8 +87,10 @@ def prepare(config: LMConfig, source: Source, tokenizer: TextTokenizer | None,
         tokenizer = TextTokenizer.train(lines, level, max_vocab=config.max_vocab)
     splits = {}
     for name, text in texts.items():
-        batch = config.train.batch_size if name == "train" else config.eval_batch_size
-        splits[name] = StreamBatches(encode(text, tokenizer, level), batch, config.train.bptt,
-                                     meta=meta.get(name))
+        ids = encode(text, tokenizer, level)
+        batch = config.train.batch_size
+        if name != "train":  # fewer streams for a short held-out text, rather than failing
+            batch = max(1, min(config.eval_batch_size, (ids.numel() - 1) // config.train.bptt))
+        splits[name] = StreamBatches(ids, batch, config.train.bptt, meta=meta.get(name))
     return TaskData(assets=tokenizer, splits=splits)
 

@@ -1,0 +1,60 @@
+"""The lm and charlm tasks: the core's contract, learning, and their data sources."""
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from seqkit.data import Source, parse_source
+from seqkit.jobs import train
+from seqkit.task import get_task
+from seqkit.testing import check_task
+
+
+def tiny(task_name: str, **train_overrides):
+    """A config small enough to train in seconds on a 2-core CPU."""
+    config = get_task(task_name).config()
+    settings = dict(batch_size=16, bptt=32, epochs=6, bf16=False, log_every=20)
+    return dataclasses.replace(config, embed_size=32, hidden_size=64, num_layers=1, dropout=0.0,
+                               train=dataclasses.replace(config.train,
+                                                         **{**settings, **train_overrides}))
+
+
+@pytest.mark.parametrize("name", ["lm", "charlm"])
+def test_contract(name, tmp_path):
+    check_task(get_task(name), tiny(name), tmp_path)
+
+
+def test_charlm_learns_the_grammar_text(tmp_path):
+    metrics = train(get_task("charlm"), tiny("charlm", epochs=12), Source("builtin"),
+                    tmp_path / "run", quiet=True)
+    # characters of a 107-word grammar: chance is ~1/35 symbols, the floor about 1.87
+    assert metrics["valid_ppl"] < 1.25 * metrics["valid_floor_ppl"], metrics
+
+
+def test_folder_without_valid_split_holds_out_the_end(tmp_path):
+    lines = [f"the dog number {i % 7} saw the cat" for i in range(400)]
+    (tmp_path / "my.train.txt").write_text("\n".join(lines) + "\n")
+    data = get_task("lm").prepare(tiny("lm"), parse_source(str(tmp_path)), None)
+    assert set(data.splits) == {"train", "valid"}
+    train_tokens = data.splits["train"].tokens
+    valid_tokens = data.splits["valid"].tokens
+    assert 0.05 < valid_tokens / (train_tokens + valid_tokens) < 0.15
+
+
+def test_hugging_face_source_offline(tmp_path):
+    """``hf:PATH`` reads through ``datasets``; a local folder needs no network."""
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "train.txt").write_text("the cat sat\nthe dog ran\n" * 50)
+    (folder / "validation.txt").write_text("the dog sat\n" * 10)
+    data = get_task("lm").prepare(tiny("lm"), parse_source(f"hf:{folder}"), None)
+    assert set(data.splits) == {"train", "valid"}
+    assert data.assets.unknown("the cat sat the dog ran") == []
+
+
+def test_real_text_on_ptb_validation_words(shared_data: Path):
+    """PTB's own vocabulary: 10k words plus our specials, and <unk> stays one token."""
+    ptb = shared_data / "ptb"
+    data = get_task("lm").prepare(tiny("lm"), parse_source(str(ptb)), None)
+    assert 10_000 <= data.assets.vocab_size <= 10_004
+    assert data.assets.encode("<unk>") == [data.assets.unk_id]

@@ -1,0 +1,139 @@
+"""The CLI end to end on built-in data: train, eval, predict; and bad input, which gets a clear
+message and a non-zero exit and damages nothing already saved."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import seqkit
+from seqkit.cli import main
+
+TINY = ["--embed-size", "48", "--hidden-size", "48", "--num-layers", "1", "--dropout", "0",
+        "--train.batch-size", "16", "--train.bptt", "20", "--train.epochs", "8",
+        "--train.no-bf16"]
+
+
+def _last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """A word LM trained through the console script, as a user would."""
+    out = tmp_path_factory.mktemp("cli") / "lm"
+    done = subprocess.run([sys.executable, "-m", "seqkit.cli", "train", "--task", "lm",
+                           "--out", str(out), "--seed", "1", *TINY],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def test_train_eval_predict_and_the_model_learned(cli_run, capsys):
+    assert main(["eval", str(cli_run), "--split", "test"]) == 0
+    metrics = _last_json(capsys.readouterr().out)
+    assert {"loss", "ppl", "floor_ppl", "unigram_ppl"} <= set(metrics)
+    # well under the unigram model, and near the true grammar's perplexity
+    assert metrics["ppl"] < 0.35 * metrics["unigram_ppl"]
+    assert metrics["ppl"] < 1.2 * metrics["floor_ppl"]
+    assert main(["predict", str(cli_run), "--prompt", "the", "--max-new", "12", "--seed", "4"]) == 0
+    text = capsys.readouterr().out.strip()
+    vocab = seqkit.load(cli_run).assets
+    assert text.startswith("the") and len(text.split()) >= 6
+    assert not vocab.unknown(text.replace("\n", " "))  # only words it learned
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json",
+                 "metrics.jsonl", "learning_curve.png"):
+        assert (cli_run / name).is_file(), name
+
+
+def test_run_dir_loads_on_cpu_and_predicts_the_same(cli_run):
+    run = seqkit.load(cli_run, device="cpu")
+    assert next(run.model.parameters()).device == torch.device("cpu") and not run.model.training
+    from seqkit_lm import generate
+
+    first = generate(run.model, run.assets, "the", "word", max_new=8, seed=3)
+    again = generate(seqkit.load(cli_run).model, run.assets, "the", "word", max_new=8, seed=3)
+    assert first == again and first.strip()
+
+
+def test_eval_on_a_folder_with_only_a_test_file(cli_run, tmp_path, capsys):
+    (tmp_path / "corpus.test.txt").write_text("the dog saw a cat\nthe cat ran\n")
+    assert main(["eval", str(cli_run), "--data", str(tmp_path)]) == 0
+    metrics = _last_json(capsys.readouterr().out)
+    assert metrics["tokens"] > 0 and metrics["ppl"] > 1
+
+
+def _fails(argv, capsys, *needles):
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_unknown_task_lists_the_installed(capsys, tmp_path):
+    _fails(["train", "--task", "nope", "--out", str(tmp_path / "r")], capsys,
+           "unknown task 'nope'", "lm", "charlm")
+
+
+def test_missing_and_empty_data(capsys, tmp_path):
+    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
+            str(tmp_path / "absent")], capsys, "no such folder")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.txt").write_text("")
+    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
+            str(tmp_path / "d")], capsys, "train.txt is empty")
+    (tmp_path / "d" / "train.txt").write_text("\n  \n")
+    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
+            str(tmp_path / "d")], capsys, "has no text")
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "notes.md").write_text("hello")
+    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
+            str(tmp_path / "e")], capsys, "no file whose name says train")
+
+
+def test_prompt_with_unknown_words_says_so(cli_run, capsys):
+    assert main(["predict", str(cli_run), "--prompt", "the zyzzyva", "--max-new", "3"]) == 0
+    assert "zyzzyva" in capsys.readouterr().err
+
+
+def test_runs_of_another_task_or_version_are_refused(cli_run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(cli_run, copy)
+    before = (copy / "model.safetensors").read_bytes()
+    _fails(["train", "--task", "charlm", "--out", str(copy), "--resume"], capsys,
+           "holds a 'lm' run, not 'charlm'")
+    _fails(["train", "--task", "lm", "--out", str(copy)], capsys, "already holds a run")
+    meta = json.loads((copy / "config.json").read_text())
+    meta["format"] = 99
+    (copy / "config.json").write_text(json.dumps(meta))
+    _fails(["eval", str(copy)], capsys, "format 99")
+    _fails(["train", "--task", "lm", "--out", str(copy), "--resume"], capsys, "format 99")
+    assert (copy / "model.safetensors").read_bytes() == before
+
+
+def test_weights_that_are_not_safetensors_are_refused(cli_run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(cli_run, copy)
+    torch.save({"embed.weight": torch.zeros(3)}, copy / "model.safetensors")  # a pickle
+    _fails(["eval", str(copy)], capsys, "not a readable safetensors file")
+
+
+def _exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--help"], "train a task's model"),
+    (["train", "--help"], "--max-steps"),
+    (["eval", "--help"], "--split"),
+    (["demo", "--help"], "--host"),
+    (["train", "--task", "lm", "--help"], "--train.lr"),
+])
+def test_help_says_what_each_command_does(argv, needle, capsys):
+    assert _exit_code(argv) == 0
+    assert needle in capsys.readouterr().out

@@ -1,0 +1,98 @@
+"""fit(): truncated BPTT cuts the graph at every chunk boundary; --resume continues exactly."""
+import dataclasses
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqkit.cli import main
+from seqkit.data import Source
+from seqkit.decoder import Decoder
+from seqkit.errors import SeqkitError
+from seqkit.jobs import train
+from seqkit.task import get_task
+from seqkit.train import repackage_state
+
+
+def test_repackage_state_cuts_the_graph_but_keeps_the_values():
+    decoder = Decoder(11, 6, 8, num_layers=2)
+    _, state = decoder(torch.randint(0, 11, (3, 7)))
+    assert all(s.grad_fn is not None for s in state["rnn"])
+    cut = repackage_state(state)
+    assert all(s.grad_fn is None and not s.requires_grad for s in cut["rnn"])
+    assert all(torch.equal(a, b) for a, b in zip(cut["rnn"], state["rnn"]))
+
+
+def test_gradient_stops_at_the_chunk_boundary():
+    """Chunk 1 reads only token 1, chunk 2 only token 2: after the detach, chunk 2's loss gives
+    no gradient to token 1's embedding, though its state came from it."""
+    torch.manual_seed(0)
+    decoder = Decoder(5, 4, 6)
+    _, state = decoder(torch.full((3, 7), 1))
+    logits, _ = decoder(torch.full((3, 7), 2), repackage_state(state))
+    logits.sum().backward()
+    assert decoder.embed.weight.grad[1].abs().sum() == 0
+    assert decoder.embed.weight.grad[2].abs().sum() > 0
+    decoder.zero_grad()
+    logits, _ = decoder(torch.full((3, 7), 2), state)  # without the cut, it flows back
+    logits.sum().backward()
+    assert decoder.embed.weight.grad[1].abs().sum() > 0
+
+
+def test_fit_hands_every_chunk_a_detached_state(tmp_path, tiny_lm):
+    task = get_task("lm")
+    seen = []
+
+    def recording_loss(model, batch, state):
+        if state is not None:
+            seen.append(all(s.grad_fn is None for s in state["rnn"]))
+        return task.loss(model, batch, state)
+
+    spy = dataclasses.replace(task, loss=recording_loss)
+    train(spy, tiny_lm(max_steps=12, epochs=1), Source("builtin"), tmp_path / "run", quiet=True)
+    assert len(seen) >= 10 and all(seen)
+
+
+def _weights(run_dir):
+    return load_file(str(run_dir / "checkpoint" / "model.safetensors"))
+
+
+def test_resume_ends_with_the_same_weights(tmp_path):
+    """40 steps in one go == 15 steps, stop, then --resume to 40 (dropout on, so the RNG state
+    must be restored too; an epoch ends and validation anneals the lr in between)."""
+    common = ["train", "--task", "lm", "--seed", "3", "--hidden-size", "24", "--embed-size",
+              "24", "--num-layers", "1", "--dropout", "0.3", "--train.batch-size", "20",
+              "--train.bptt", "35", "--train.log-every", "5"]
+    assert main(common + ["--out", str(tmp_path / "a"), "--max-steps", "40"]) == 0
+    assert main(common + ["--out", str(tmp_path / "b"), "--max-steps", "15"]) == 0
+    assert main(common + ["--out", str(tmp_path / "b"), "--max-steps", "40", "--resume"]) == 0
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    records = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").open()]
+    assert max(r["step"] for r in records) == 40
+    assert [r["step"] for r in records if r["split"] == "valid"] == [33]  # an epoch ended
+    partial = main(common + ["--out", str(tmp_path / "c"), "--max-steps", "14"])
+    assert partial == 0 and not torch.equal(_weights(tmp_path / "c")["embed.weight"],
+                                            a["embed.weight"])
+
+
+def test_non_finite_loss_stops_without_damaging_the_run(tmp_path, tiny_lm):
+    task = get_task("lm")
+    calls = []
+
+    def diverging_loss(model, batch, state):
+        value, items, state = task.loss(model, batch, state)
+        calls.append(1)
+        return (value * float("nan") if len(calls) > 10 else value), items, state
+
+    run = tmp_path / "run"
+    train(task, tiny_lm(max_steps=20), Source("builtin"), run, quiet=True)
+    saved = (run / "model.safetensors").read_bytes()
+    spy = dataclasses.replace(task, loss=diverging_loss)
+    with pytest.raises(SeqkitError, match="lower --train.lr"):
+        train(spy, tiny_lm(max_steps=60), Source("builtin"), run, resume=True, quiet=True)
+    assert (run / "model.safetensors").read_bytes() == saved  # best weights untouched
+    assert (run / "checkpoint" / "state.pt").is_file()
