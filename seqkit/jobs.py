@@ -60,14 +60,15 @@ def final_metrics(out: Path, data: TaskData, config: Any) -> dict:
 
 
 def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> dict:
-    """Evaluate a run dir on ``source``; ``split`` is valid, test or all (default: test if the
-    data has it, else valid). "all" evaluates every split the data has, one after another,
-    and reports the metrics of each under its name as well as the overall train-free ones."""
+    """Evaluate a run dir on ``source``.
+
+    ``split`` is valid, test or all; by default test when the data has it, else valid. With
+    "all", every split the data has is evaluated and its metrics are prefixed by its name.
+    """
     run = load(path)
     data = run.task.prepare(run.config, source, run.assets)
-    held_out = [s for s in ("valid", "test") if s in data.splits]
     if split is None:
-        split = "test" if "test" in data.splits else (held_out or ["train"])[0]
+        split = next((s for s in ("test", "valid") if s in data.splits), "train")
     if split != "all":
         return evaluate(run.task, run.model, data.split(split), run.config, run.assets)
     result = {}
