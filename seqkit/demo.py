@@ -67,3 +67,20 @@ def shows_errors(fn: Callable) -> Callable:
             raise gr.Error(str(err)) from err
 
     return wrapper
+
+
+def main(task: str, argv: list[str] | None = None) -> None:
+    """Command line of the ``demos/<task>.py`` scripts: ``[RUN_DIR] [--host] [--port]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=f"Gradio demo of the '{task}' task.")
+    parser.add_argument("run_dir", nargs="?", help=f"a trained '{task}' run dir "
+                        "(default: train a small one on the built-in data)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860+)")
+    parser.add_argument("--train-time", type=float, default=60.0,
+                        help="seconds to train the demo model when no RUN_DIR is given")
+    args = parser.parse_args(argv)
+    if args.run_dir is not None and not Path(args.run_dir).is_dir():
+        parser.error(f"{args.run_dir} is not a directory (expected a seqkit run dir)")
+    serve(args.run_dir or task, args.host, args.port, args.train_time)

@@ -129,6 +129,22 @@ class Trainer:
                     save_weights(self.model, self.out / WEIGHTS)
         self.checkpoint()
 
+    def keep_if_best(self) -> None:
+        """At an early stop, keep the current weights if they beat the best validated ones.
+
+        Unlike ``validate`` it leaves the schedule alone, so a resumed run still follows the
+        same trajectory as an uninterrupted one.
+        """
+        if self.valid is None:
+            return
+        metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
+        self.log.write(split="valid", step=self.progress["step"],
+                       epoch=self.progress["epoch"], **metrics)
+        if metrics["loss"] < self.progress["best"]:
+            self.progress["best"] = metrics["loss"]
+            if dist.is_main():
+                save_weights(self.model, self.out / WEIGHTS)
+
     def checkpoint(self) -> None:
         """Save the resume state (rank 0 only)."""
         if dist.is_main():
@@ -172,6 +188,8 @@ class Trainer:
         bar.close()
         if window["items"]:
             self._log_window(window, started, bar)
+        if p["batch"]:  # stopped inside an epoch: its last weights were never validated
+            self.keep_if_best()
         self.checkpoint()
         if math.isinf(p["best"]) and dist.is_main():  # never validated: keep the last weights
             save_weights(self.model, self.out / WEIGHTS)
