@@ -40,6 +40,7 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
         else:
             save_run(out, task, config, model, data.assets)
     summary = fit(task, config, data, model, out, resume=resume)
+    dist.barrier()  # rank 0 has written the weights that every rank evaluates
     metrics = {**summary, **final_metrics(out, data, config)}
     if dist.is_main():
         write_json(out / METRICS, metrics)
