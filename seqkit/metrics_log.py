@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 
@@ -37,6 +38,9 @@ def plot_curve(records: list[dict], path: Path) -> None:
     for points, label, style in ((train, "train", "-"), (valid, "valid", "o-")):
         if points:
             ax.plot(*zip(*points), style, label=label)
+    floors = [r["floor_ppl"] for r in records if r.get("split") == "valid" and "floor_ppl" in r]
+    if floors:  # the best loss any model can reach on this data
+        ax.axhline(math.log(floors[-1]), color="grey", linestyle="--", label="floor")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats per item)")
     ax.set_title("learning curve")
