@@ -55,6 +55,20 @@ class Decoder(nn.Module):
         self.output = nn.Linear(embed_size if self.bottleneck else hidden_size, vocab_size)
         if tie_weights:
             self.output.weight = self.embed.weight
+        self._init_embedding_and_output(pad_id)
+
+    def _init_embedding_and_output(self, pad_id: int) -> None:
+        """Small uniform embeddings (+-0.1) and a zero output bias, as in Zaremba et al.
+
+        PyTorch's N(0, 1) embedding init is too large for an output layer tied to it: the
+        initial logits would have a standard deviation of sqrt(E), a near one-hot softmax.
+        """
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embed.weight[pad_id].zero_()
+        if self.output.weight is not self.embed.weight:
+            nn.init.uniform_(self.output.weight, -0.1, 0.1)
+        nn.init.zeros_(self.output.bias)
 
     def start(self, memory: Memory) -> DecoderState:
         """The initial state for decoding against ``memory``: the RNN state comes from the

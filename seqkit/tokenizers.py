@@ -49,8 +49,12 @@ class TextTokenizer:
 
     @property
     def vocab_size(self) -> int:
-        """Number of ids, special tokens included."""
-        return self.tokenizer.get_vocab_size()
+        """Size of an embedding table for these ids: the largest id + 1.
+
+        Usually the number of symbols; one more when the training text itself contains
+        ``<unk>`` (as PTB does), which the trainer then counts as a word and numbers anew.
+        """
+        return max(self.tokenizer.get_vocab().values()) + 1
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``; unseen symbols become ``unk_id``."""

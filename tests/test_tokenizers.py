@@ -41,3 +41,11 @@ def test_max_vocab_keeps_the_most_frequent():
 def test_empty_training_text_is_an_error():
     with pytest.raises(SeqkitError, match="empty"):
         TextTokenizer.train(["", "   "], "word")
+
+
+def test_unk_in_the_training_text_stays_one_symbol():
+    """PTB writes rare words as <unk>; the ids must still fit the embedding table."""
+    tok = TextTokenizer.train(["the <unk> cat", "a <unk> dog"], "word")
+    ids = tok.encode("the <unk> zebra cat")
+    assert ids[1] == ids[2] == tok.unk_id and max(ids) < tok.vocab_size
+    assert max(tok.tokenizer.get_vocab().values()) < tok.vocab_size
