@@ -1,0 +1,115 @@
+"""Helpers shared by the benchmark scripts: machine facts, matmul peak, logging, JSON output.
+
+Every benchmark prints its progress to stderr and exactly one JSON object, on the last line of
+stdout, so that ``python benchmarks/x.py | tail -1`` is the result.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"  # ../shared/data beside the project root
+
+
+def log(*parts) -> None:
+    """A progress line on stderr, with the wall-clock time."""
+    print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The vector-instruction flags that matter for matmul speed (AVX-512, bf16, AMX)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f.startswith(("avx512f", "avx512_bf16",
+                                                                "amx", "avx2", "fma")))
+    except OSError:
+        pass
+    return []
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on, for the JSON result."""
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu_flags": cpu_flags(), "torch": torch.__version__,
+            "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 5) -> float:
+    """Best FLOP/s of ``size x size`` by ``size x size`` matmuls in ``dtype`` on the CPU.
+
+    One product costs ``2 * size**3`` FLOPs (a multiply and an add per term). The best of
+    ``reps`` timed runs, after a warm-up, approximates the peak the BLAS library reaches.
+    """
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    torch.matmul(a, b)  # warm-up: lets the library pick its kernels
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
+
+
+def emit(result: dict) -> None:
+    """Print the result as the last line of stdout."""
+    print(json.dumps(result), flush=True)
+
+
+def tokenizer_drops_ids() -> bool:
+    """Whether seqkit's word tokenizer leaves an id gap when ``<unk>`` occurs in the text.
+
+    Hugging Face's ``WordLevelTrainer`` gives a special token that also occurs in the corpus a
+    second id, so the largest id can reach ``vocab_size`` and the embedding lookup fails. PTB
+    writes its unknown words as ``<unk>``, so this matters for the PTB benchmarks.
+    """
+    from seqkit.tokenizers import TextTokenizer
+
+    tokenizer = TextTokenizer.train(["a b <unk>", "b <unk> c"])
+    return max(tokenizer.tokenizer.get_vocab().values()) >= tokenizer.vocab_size
+
+
+def ptb_folder(path: str | Path) -> tuple[Path, bool]:
+    """The PTB folder to train on, and whether it is a renamed-``<unk>`` copy.
+
+    When ``tokenizer_drops_ids()`` (a seqkit bug), the splits are copied to a temporary folder
+    with ``<unk>`` written ``<oov>``: a pure renaming, so the vocabulary (10,000 words and
+    ``<eos>``), the token stream and every perplexity are the same; only the spelling of one
+    word differs. With the bug fixed, the folder is used as it is.
+    """
+    path = Path(path)
+    if not tokenizer_drops_ids():
+        return path, False
+    import tempfile
+
+    copy = Path(tempfile.mkdtemp(prefix="seqkit-ptb-"))
+    for source in sorted(path.glob("*.txt")):
+        (copy / source.name).write_text(source.read_text().replace("<unk>", "<oov>"))
+    log(f"seqkit's tokenizer leaves an id gap for '<unk>' in the text; training on a copy of "
+        f"{path} with '<unk>' renamed '<oov>' in {copy}")
+    return copy, True
