@@ -79,37 +79,3 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 5) -> float:
 def emit(result: dict) -> None:
     """Print the result as the last line of stdout."""
     print(json.dumps(result), flush=True)
-
-
-def tokenizer_drops_ids() -> bool:
-    """Whether seqkit's word tokenizer leaves an id gap when ``<unk>`` occurs in the text.
-
-    Hugging Face's ``WordLevelTrainer`` gives a special token that also occurs in the corpus a
-    second id, so the largest id can reach ``vocab_size`` and the embedding lookup fails. PTB
-    writes its unknown words as ``<unk>``, so this matters for the PTB benchmarks.
-    """
-    from seqkit.tokenizers import TextTokenizer
-
-    tokenizer = TextTokenizer.train(["a b <unk>", "b <unk> c"])
-    return max(tokenizer.tokenizer.get_vocab().values()) >= tokenizer.vocab_size
-
-
-def ptb_folder(path: str | Path) -> tuple[Path, bool]:
-    """The PTB folder to train on, and whether it is a renamed-``<unk>`` copy.
-
-    When ``tokenizer_drops_ids()`` (a seqkit bug), the splits are copied to a temporary folder
-    with ``<unk>`` written ``<oov>``: a pure renaming, so the vocabulary (10,000 words and
-    ``<eos>``), the token stream and every perplexity are the same; only the spelling of one
-    word differs. With the bug fixed, the folder is used as it is.
-    """
-    path = Path(path)
-    if not tokenizer_drops_ids():
-        return path, False
-    import tempfile
-
-    copy = Path(tempfile.mkdtemp(prefix="seqkit-ptb-"))
-    for source in sorted(path.glob("*.txt")):
-        (copy / source.name).write_text(source.read_text().replace("<unk>", "<oov>"))
-    log(f"seqkit's tokenizer leaves an id gap for '<unk>' in the text; training on a copy of "
-        f"{path} with '<unk>' renamed '<oov>' in {copy}")
-    return copy, True

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, emit, log, machine_info, ptb_folder  # noqa: E402
+from _common import DATA, emit, log, machine_info  # noqa: E402
 
 
 def override_flags(settings: list[str]) -> list[str]:
@@ -47,7 +46,7 @@ def main() -> None:
                         help="config override, e.g. train.lr=10 or hidden_size=650 (repeatable)")
     args = parser.parse_args()
 
-    folder, renamed = ptb_folder(args.data)
+    folder = Path(args.data)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="seqkit-lm-")) / "run"
     seqkit = Path(sys.executable).with_name("seqkit")
     command = [str(seqkit) if seqkit.exists() else "seqkit", "train", "--task", "lm",
@@ -57,8 +56,6 @@ def main() -> None:
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=sys.stderr)
     wall = time.perf_counter() - started
-    if renamed:
-        shutil.rmtree(folder, ignore_errors=True)
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())["config"]
     result = {"valid_ppl": round(metrics["valid_ppl"], 2)}
@@ -67,7 +64,7 @@ def main() -> None:
     result.update(train_seconds=metrics["elapsed_s"], wall_seconds=round(wall, 1),
                   epochs=metrics["epochs"], steps=metrics["steps"],
                   best_valid_loss=metrics["best_valid_loss"], max_time=args.max_time,
-                  overrides=args.set, out=str(out), unk_renamed=renamed, config=config,
+                  overrides=args.set, out=str(out), config=config,
                   **machine_info())
     # the training ran in the CLI's process, with the config's thread count
     result["torch_threads"] = config["train"]["threads"] or result["torch_threads"]

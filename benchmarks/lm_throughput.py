@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, emit, log, machine_info, matmul_peak, ptb_folder  # noqa: E402
+from _common import DATA, emit, log, machine_info, matmul_peak  # noqa: E402
 
 from seqkit.data import Source  # noqa: E402
 from seqkit.train import Trainer, evaluate  # noqa: E402
@@ -165,11 +164,9 @@ def main() -> None:
     log(f"peak fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s")
 
     config = small_config(args)
-    folder, renamed = ptb_folder(args.data)
+    folder = Path(args.data)
     torch.manual_seed(config.train.seed)
     data = lm_task.prepare(config, Source("folder", path=folder), None)
-    if renamed:
-        shutil.rmtree(folder, ignore_errors=True)
     tokenizer = data.assets
     model = lm_task.build_model(config, tokenizer)
     reference = ReferenceLM(tokenizer.vocab_size, 200, 200, 2)
@@ -231,7 +228,7 @@ def main() -> None:
                   seconds=round(seconds, 2),
                   reference_seconds=round(ref_seconds, 2), bf16=args.bf16, compile=args.compile,
                   vocab=tokenizer.vocab_size,
-                  unk_renamed=renamed, **machine_info())
+                  **machine_info())
     emit(result)
 
 
