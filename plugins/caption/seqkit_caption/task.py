@@ -1,0 +1,129 @@
+"""The ``caption`` task: the Task value the core finds through the ``seqkit.tasks`` entry point."""
+from __future__ import annotations
+
+import json
+from itertools import islice
+from pathlib import Path
+
+from seqkit.errors import SeqkitError
+from seqkit.rundir import atomic_write, unwrap
+from seqkit.task import Task
+from seqkit.tokenizers import TextTokenizer
+from seqkit_caption import model as captioner
+from seqkit_caption.config import CaptionConfig
+from seqkit_caption.data import CaptionAssets, prepare
+from seqkit_caption.frontend import build_encoder
+from seqkit_caption.inference import PredictOptions, predict
+from seqkit_caption.metrics import caption_metrics, exact_match
+
+BASELINE_FILE, ENCODER_DIR = "baseline.json", "encoder"
+CALIBRATION_BATCHES = 8  # training batches that re-estimate batch-norm statistics
+
+
+def build_model(config: CaptionConfig, assets: CaptionAssets) -> captioner.CaptionModel:
+    """Encoder (backbone grid) + attending decoder, sized by the vocabulary and the bank."""
+    encoder = build_encoder(config, assets.hf_config, load_weights=not assets.from_run)
+    tok = assets.tokenizer
+    special = {"bos": tok.bos_id, "eos": tok.eos_id, "pad": tok.pad_id}
+    return captioner.build_model(config, encoder, tok.vocab_size, special,
+                                 len(assets.bank_captions))
+
+
+def loss(model: captioner.CaptionModel, batch: dict, state):
+    """Cross-entropy per token plus lambda times the doubly stochastic attention penalty."""
+    ce, penalty, items = model(batch["images"], batch["tokens"], batch.get("owner"))
+    return ce + unwrap(model).penalty * penalty, items, None
+
+
+def words(ids: list[int], tokenizer: TextTokenizer) -> list[str]:
+    """Token ids -> words."""
+    return [tokenizer.id_to_token(i) for i in ids]
+
+
+def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
+             assets: CaptionAssets) -> dict:
+    """Loss, BLEU-1..4 and CIDEr-D of beam-searched captions (exact match on the built-in
+    scenes), and the same for the nearest-neighbour baseline where the bank is known.
+
+    With the run's own training images at hand (during training, or ``seqkit eval`` on the same
+    data) and an encoder changed since the bank was filled, it first re-estimates the encoder's
+    batch-norm statistics on a few of them and refills the bank: both then match the weights.
+    """
+    device = next(model.parameters()).device
+    bank = batches.meta.get("bank")
+    if bank is not None and model.bank.numel() and not model.bank_ready():
+        size = config.train.batch_size
+        model.recalibrate_norms(islice(bank.batches(size, device), CALIBRATION_BATCHES))
+        model.fill_bank(bank.batches(size, device))
+    use_bank = model.bank_ready()
+    references = batches.meta["captions"]
+    ce_sum = penalty_sum = 0.0
+    items = captions = 0
+    candidates, neighbours, refs = [], [], []
+    for batch in batches.epoch(0):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        memory = model.encode(batch["images"])
+        owner = batch.get("owner")
+        ce, penalty, count = model.decode_loss(memory, batch["tokens"], owner)
+        ce_sum, items = ce_sum + ce.item() * count, items + count
+        rows = batch["tokens"].size(0)
+        penalty_sum, captions = penalty_sum + penalty.item() * rows, captions + rows
+        for ids in model.generate(None, config.beam, config.max_length, memory=memory):
+            candidates.append(" ".join(words(ids, assets.tokenizer)))
+        if use_bank:
+            nearest = model.nearest(model.pooled(memory)).tolist()
+            neighbours += [assets.bank_captions[i] for i in nearest]
+        refs += [references[i] for i in batch["index"].tolist()]
+    metrics = {"loss": ce_sum / max(items, 1), "attention_penalty": penalty_sum / max(captions, 1),
+               "images": float(len(candidates)), **caption_metrics(candidates, refs)}
+    if use_bank:
+        baseline = caption_metrics(neighbours, refs, prefix="baseline_")
+        metrics.update({k: baseline[k] for k in ("baseline_bleu4", "baseline_cider")})
+    if batches.meta.get("scenes"):
+        metrics["exact_match"] = exact_match(candidates, refs)
+        if use_bank:
+            metrics["baseline_exact_match"] = exact_match(neighbours, refs)
+    return metrics
+
+
+def save_assets(assets: CaptionAssets, folder) -> None:
+    """tokenizer.json, baseline.json (the bank's captions) and, for a Hugging Face backbone,
+    its config in encoder/ (so the run loads without the hub)."""
+    folder = Path(folder)
+    assets.tokenizer.save(folder)
+    text = json.dumps({"captions": assets.bank_captions}, indent=1) + "\n"
+    atomic_write(folder / BASELINE_FILE, lambda tmp: tmp.write_text(text))
+    if assets.hf_config is not None:
+        assets.hf_config.save_pretrained(folder / ENCODER_DIR)
+
+
+def load_assets(folder) -> CaptionAssets:
+    """Read what ``save_assets`` wrote."""
+    folder = Path(folder)
+    path = folder / BASELINE_FILE
+    if not path.is_file():
+        raise SeqkitError(f"{path} is missing: {folder} is not a caption run")
+    bank = json.loads(path.read_text())["captions"]
+    hf = None
+    if (folder / ENCODER_DIR / "config.json").is_file():
+        from transformers import AutoConfig
+
+        hf = AutoConfig.from_pretrained(folder / ENCODER_DIR)
+    return CaptionAssets(TextTokenizer.load(folder), bank, hf, from_run=True)
+
+
+def _demo(run):
+    """The Gradio demo; gradio is imported only when it is built."""
+    from seqkit_caption.demo import build_demo
+
+    return build_demo(run)
+
+
+task = Task(name="caption",
+            description="image captioning: CNN grid encoder + attending LSTM decoder (Show, "
+                        "Attend and Tell)",
+            config=CaptionConfig, prepare=prepare, build_model=build_model, loss=loss,
+            evaluate=evaluate, save_assets=save_assets, load_assets=load_assets,
+            predict=predict, predict_options=PredictOptions, demo=_demo, streams=False)
+
+__all__ = ["build_model", "evaluate", "load_assets", "loss", "save_assets", "task"]

@@ -1,0 +1,90 @@
+"""Hugging Face vision backbones, by local folder or hf: id, with tiny random models saved to a
+temporary folder (nothing is downloaded)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+import seqkit
+from seqkit.testing import check_task
+from seqkit_caption import caption_images, example_scenes, task
+from seqkit_caption.frontend import build_encoder
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tiny_resnet(tmp_path_factory):
+    """A 2-stage HF ResNet with its image processor (odd statistics, to see them used)."""
+    folder = tmp_path_factory.mktemp("hf") / "tiny-resnet"
+    config = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 12],
+                                       depths=[1, 1], layer_type="basic")
+    torch.manual_seed(0)
+    transformers.ResNetModel(config).save_pretrained(folder)
+    transformers.ConvNextImageProcessor(image_mean=[0.5, 0.4, 0.3],
+                                        image_std=[0.2, 0.25, 0.3]).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_vit(tmp_path_factory):
+    """A one-layer HF ViT over 8x8 patches of 32x32 images (a class token and 16 patches)."""
+    folder = tmp_path_factory.mktemp("hf") / "tiny-vit"
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=12,
+                                    num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=16)
+    transformers.ViTModel(config).save_pretrained(folder)
+    return folder
+
+
+def encoder(backbone, tiny_config, **fields):
+    return build_encoder(tiny_config(backbone=str(backbone), cut_after="", **fields))
+
+
+def test_convolutional_hf_model_gives_its_grid(tiny_resnet, tiny_config):
+    enc = encoder(tiny_resnet, tiny_config, feature_size=0)
+    memory = enc(torch.zeros(3, 3, 32, 32, dtype=torch.uint8))
+    assert enc.frontend.grid == (4, 4) and memory.features.shape == (3, 16, 12)
+    assert torch.allclose(enc.frontend.mean.flatten(), torch.tensor([0.5, 0.4, 0.3]))
+
+
+def test_transformer_tokens_are_laid_on_a_grid(tiny_vit, tiny_config):
+    enc = encoder(f"hf:{tiny_vit}", tiny_config, feature_size=7)
+    memory = enc(torch.zeros(3, 3, 32, 32, dtype=torch.uint8))
+    assert enc.frontend.grid == (4, 4)  # the class token is dropped
+    assert memory.features.shape == (3, 16, 7)
+    assert torch.allclose(enc.frontend.std.flatten(), torch.tensor([0.229, 0.224, 0.225]))
+
+
+def test_freeze_parts_of_an_hf_model(tiny_resnet, tiny_config):
+    enc = encoder(tiny_resnet, tiny_config, finetune_from="encoder")
+    model = enc.frontend.body.model.model
+    assert not any(p.requires_grad for p in model.embedder.parameters())
+    assert all(p.requires_grad for p in model.encoder.parameters())
+    with pytest.raises(seqkit.SeqkitError, match="not a stage.*embedder, encoder, pooler"):
+        encoder(tiny_resnet, tiny_config, finetune_from="layer4")
+    with pytest.raises(seqkit.SeqkitError, match="cut_after applies to torchvision"):
+        build_encoder(tiny_config(backbone=str(tiny_resnet), cut_after="layer2"))
+
+
+def test_hf_run_saves_and_loads_without_the_hub(tiny_resnet, tiny_config, tmp_path):
+    local = tmp_path / "model"
+    shutil.copytree(tiny_resnet, local)
+    config = tiny_config(backbone=f"hf:{local}", cut_after="")
+    check_task(task, config, tmp_path / "run")
+    assert (tmp_path / "run" / "encoder" / "config.json").is_file()
+    shutil.rmtree(local)  # the run must not need the original model any more
+    run = seqkit.load(tmp_path / "run")
+    images = [image for image, _ in example_scenes(2, config=config.scenes)]
+    assert len(caption_images(run, images)) == 2
+
+
+def test_unknown_hf_model_is_a_clear_error(tmp_path, tiny_config):
+    from seqkit.data import Source
+    from seqkit_caption.data import prepare
+
+    with pytest.raises(seqkit.SeqkitError, match="cannot load the Hugging Face model config"):
+        prepare(tiny_config(backbone=f"hf:{tmp_path / 'nothing-here'}", cut_after=""),
+                Source("builtin"), None)

@@ -1,0 +1,102 @@
+"""Shapes of the encoder, decoder and beam search at odd sizes, and the attention penalty."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from seqkit.encoder import Memory
+from seqkit_caption import model as captioner
+from seqkit_caption.frontend import build_encoder
+
+B, T, V, FEATURES = 3, 7, 11, 13
+SPECIAL = {"bos": 2, "eos": 3, "pad": 0}
+
+
+@pytest.fixture(scope="module")
+def model():
+    from seqkit_caption import CaptionConfig
+
+    config = CaptionConfig(cut_after="layer2", image_size=37, feature_size=FEATURES,
+                           embed_size=9, hidden_size=17, attention_size=5, dropout=0.0)
+    torch.manual_seed(0)
+    return captioner.build_model(config, build_encoder(config), V, SPECIAL, bank_size=5).eval()
+
+
+def images(count: int = B, size: int = 37) -> torch.Tensor:
+    return torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(count))
+
+
+def test_encoder_gives_a_grid_memory(model):
+    memory = model.encode(images())
+    assert model.grid == (5, 5)  # 37 -> 19 (conv1) -> 10 (maxpool) -> 10 (layer1) -> 5 (layer2)
+    assert memory.features.shape == (B, 25, FEATURES)
+    assert memory.mask.shape == (B, 25) and bool(memory.mask.all())
+
+
+def test_decoder_logits_and_attention(model):
+    tokens = torch.randint(4, V, (5, T))
+    owner = torch.tensor([0, 0, 1, 2, 2])
+    logits, weights, rows = model.teacher_force(images(), tokens, owner)
+    assert logits.shape == (5, T, V)
+    assert weights.shape == (5, T, 25)
+    assert torch.allclose(weights.sum(-1), torch.ones(5, T), atol=1e-5)
+    memory = model.encode(images())
+    assert torch.allclose(rows.features[1], memory.features[0])  # owner picks image rows
+    assert torch.allclose(rows.features[3], memory.features[2])
+
+
+def test_attention_penalty_known_number():
+    weights = torch.tensor([[[0.5, 0.25, 0.25], [0.5, 0.5, 0.0]]])  # (N=1, T=2, S=3)
+    cells = torch.ones(1, 3, dtype=torch.bool)
+    both = captioner.attention_penalty(weights, torch.tensor([[True, True]]), cells)
+    assert math.isclose(both.item(), (0 + 0.25 ** 2 + 0.75 ** 2) / 3, rel_tol=1e-6)
+    first = captioner.attention_penalty(weights, torch.tensor([[True, False]]), cells)
+    assert math.isclose(first.item(), (0.25 + 0.75 ** 2 * 2) / 3, rel_tol=1e-6)
+
+
+def test_loss_is_finite_and_counts_tokens(model):
+    tokens = torch.tensor([[2, 5, 6, 3, 0], [2, 7, 3, 0, 0], [2, 4, 4, 4, 3]])
+    ce, penalty, items = model(images(), tokens)
+    assert items == 3 + 2 + 4
+    assert torch.isfinite(ce) and torch.isfinite(penalty) and penalty >= 0
+
+
+def test_beam_search_is_batched_over_images(model):
+    pixels = images()
+    together = model.generate(pixels, beam=3, max_len=6)
+    alone = [model.generate(pixels[i: i + 1], beam=3, max_len=6)[0] for i in range(B)]
+    assert len(together) == B and together == alone
+    assert all(len(ids) <= 6 and SPECIAL["eos"] not in ids for ids in together)
+
+
+def test_attention_maps_of_a_caption(model):
+    pixels = images(1)
+    ids = model.generate(pixels, beam=2, max_len=6)[0]
+    maps = model.attention(pixels, [ids])[0]
+    assert maps.shape == (len(ids), 25)
+
+
+def test_pooled_and_nearest(model):
+    memory = model.encode(images())
+    pooled = model.pooled(memory)
+    assert pooled.shape == (B, FEATURES)
+    model.bank.copy_(torch.cat([pooled, -pooled[:2]]))
+    assert model.nearest(pooled).tolist() == [0, 1, 2]
+    only_cell_4 = torch.zeros_like(memory.mask).index_fill_(1, torch.tensor([4]), True)
+    masked = Memory(memory.features, only_cell_4)
+    assert torch.allclose(model.pooled(masked), memory.features[:, 4])
+
+
+def test_decoder_start_from_the_image_or_from_zeros(model):
+    memory = model.encode(images())
+    from_image = model.start(memory)["rnn"]
+    assert all(part.shape == (B, 1, 17) and part.abs().sum() > 0 for part in from_image)
+    model.image_init = False
+    try:
+        assert all(not part.any() for part in model.start(memory)["rnn"])
+        assert len(model.generate(images(), beam=2, max_len=4)) == B
+    finally:
+        model.image_init = True

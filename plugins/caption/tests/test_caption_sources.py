@@ -1,0 +1,157 @@
+"""Reading captioned images: CSV, JSON lines, COCO, Karpathy, imagefolder, Hugging Face;
+splits by image; and clear errors naming the file and line of bad rows."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seqkit.data import Source
+from seqkit.errors import SeqkitError
+from seqkit_caption.data import prepare, read_splits
+from seqkit_caption.sources import from_hf, normalize_caption, read_folder
+
+
+def folder_source(path) -> Source:
+    return Source("folder", path=path)
+
+
+def test_normalize_caption():
+    assert normalize_caption("  A dog's ball, RED!  ") == "a dog's ball red"
+    assert normalize_caption("Über café — 2 Äpfel.") == "über café 2 äpfel"
+    assert normalize_caption("... !") == ""
+
+
+def test_csv_folder_is_split_by_image(image_folder, tiny_config):
+    config = tiny_config(valid_fraction=0.2, test_fraction=0.3)
+    splits = read_splits(config, folder_source(image_folder))
+    assert {k: len(v) for k, v in splits.items()} == {"valid": 2, "test": 3, "train": 5}
+    seen = [name for data in splits.values() for name in data.names]
+    assert sorted(seen) == sorted(f"img{i}.png" for i in range(10))  # each image once
+    for data in splits.values():  # every image keeps both its captions
+        for name, captions in zip(data.names, data.captions):
+            number = name[3]
+            assert captions == [f"a picture number {number}", f"colour shade {number}"]
+
+
+def test_prepare_a_folder_gives_batches(image_folder, tiny_config):
+    config = tiny_config(valid_fraction=0.2, test_fraction=0.3)
+    data = prepare(config, folder_source(image_folder), None)
+    batch = next(iter(data.split("train").epoch(0)))
+    assert batch["images"].shape[1:] == (3, 32, 32)
+    assert (batch["tokens"][:, 0] == data.assets.tokenizer.bos_id).all()
+    held = next(iter(data.split("test").epoch(0)))
+    assert held["images"].shape[0] == 3 and held["tokens"].shape[0] == 6
+    assert held["owner"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert "bank" in data.split("valid").meta and not data.split("valid").meta["scenes"]
+
+
+def test_missing_image_names_file_and_line(image_folder):
+    with (image_folder / "captions.csv").open("a") as handle:
+        handle.write("img3.png,fine\nnope.png,a missing picture\n")
+    with pytest.raises(SeqkitError, match=r"captions.csv:23: image 'nope.png' not found"):
+        read_folder(image_folder)
+
+
+def test_empty_caption_names_file_and_line(image_folder):
+    lines = (image_folder / "captions.csv").read_text().splitlines()
+    lines[3] = "img1.png,\"?! ...\""
+    (image_folder / "captions.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SeqkitError, match=r"captions.csv:4: the caption of img1.png is empty "
+                                          r"after tokenisation \('\?! \.\.\.'\)"):
+        read_folder(image_folder)
+
+
+def test_jsonl_splits_with_caption_lists(tmp_path, save_image):
+    for split, count in (("train", 3), ("test", 2)):
+        rows = []
+        for i in range(count):
+            save_image(tmp_path / "pics" / f"{split}{i}.jpg")
+            rows.append(json.dumps({"file_name": f"pics/{split}{i}.jpg",
+                                    "captions": [f"One {split}", f"Two {i}"]}))
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    found = read_folder(tmp_path)
+    assert sorted(found) == ["test", "train"]
+    assert found["train"].captions[2] == ["one train", "two 2"]
+    broken = '{"file_name": "pics/test0.jpg", "captions": ["x"]}\n{oops\n'
+    (tmp_path / "test.jsonl").write_text(broken)
+    with pytest.raises(SeqkitError, match=r"test.jsonl:2: not valid JSON"):
+        read_folder(tmp_path)
+
+
+def test_coco_captions(tmp_path, save_image):
+    for split in ("train2017", "val2017"):
+        images = [{"id": 10 + i, "file_name": f"{split}_{i}.jpg"} for i in range(3)]
+        for image in images:
+            save_image(tmp_path / split / image["file_name"])
+        notes = [{"image_id": 10 + i, "id": i * 7 + k, "caption": f"Caption {k} of {i}."}
+                 for i in range(3) for k in range(2)]
+        (tmp_path / "annotations").mkdir(exist_ok=True)
+        (tmp_path / "annotations" / f"captions_{split}.json").write_text(
+            json.dumps({"images": images, "annotations": notes}))
+    found = read_folder(tmp_path)
+    assert sorted(found) == ["train", "valid"]
+    assert found["valid"].captions[1] == ["caption 0 of 1", "caption 1 of 1"]
+    assert found["train"].images[0] == tmp_path / "train2017" / "train2017_0.jpg"
+
+
+def test_karpathy_split_file(tmp_path, save_image):
+    images = []
+    for i, split in enumerate(["train", "restval", "val", "test", "train"]):
+        save_image(tmp_path / "images" / f"{i}.jpg")
+        images.append({"filename": f"{i}.jpg", "split": split,
+                       "sentences": [{"raw": f"Photo {i}.", "tokens": ["photo"]}]})
+    (tmp_path / "dataset_flickr8k.json").write_text(json.dumps({"images": images}))
+    found = read_folder(tmp_path)
+    assert {k: len(v) for k, v in found.items()} == {"train": 3, "valid": 1, "test": 1}
+
+
+def test_imagefolder_layout_and_hugging_face(tmp_path, save_image):
+    datasets = pytest.importorskip("datasets")
+    for split in ("train", "test"):
+        rows = []
+        for i in range(3):
+            save_image(tmp_path / split / f"{i}.png", colour=(40 * i, 9, 9))
+            rows += [json.dumps({"file_name": f"{i}.png", "caption": f"{split} picture {i}"})]
+        (tmp_path / split / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    native = read_folder(tmp_path)
+    assert sorted(native) == ["test", "train"] and len(native["train"]) == 3
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path))
+    data = from_hf(loaded["test"], "hf:local test")
+    assert data.captions == native["test"].captions
+    assert data.names == ["0.png", "1.png", "2.png"]
+
+
+def test_hf_rows_of_one_image_are_merged(tmp_path, monkeypatch, tiny_config, save_image):
+    datasets = pytest.importorskip("datasets")
+    paths = [str(save_image(tmp_path / f"{i}.png", colour=(i * 30, 0, 0))) for i in range(6)]
+    rows = {"image": [p for p in paths for _ in range(2)],
+            "text": [f"picture {i} take {k}" for i in range(6) for k in range(2)]}
+    dataset = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    monkeypatch.setattr("seqkit_caption.sources.hf_splits", lambda source: {"train": dataset})
+    config = tiny_config(valid_fraction=0.34, test_fraction=0.0)
+    data = prepare(config, Source("hf", name="someone/pictures"), None)
+    valid = data.split("valid").meta["data"]
+    assert len(valid) == 2 and all(len(c) == 2 for c in valid.captions)
+    batch = next(iter(data.split("train").epoch(0)))
+    assert batch["images"].shape[1:] == (3, 32, 32)
+
+
+def test_bad_folders(tmp_path, save_image):
+    with pytest.raises(SeqkitError, match="has no caption file"):
+        read_folder(tmp_path)
+    (tmp_path / "config.json").write_text('{"hidden": 3}')
+    with pytest.raises(SeqkitError, match="neither COCO captions"):
+        read_folder(tmp_path)
+    (tmp_path / "config.json").unlink()
+    save_image(tmp_path / "a.png")
+    (tmp_path / "labels.csv").write_text("image,label\na.png,cat\n")
+    with pytest.raises(SeqkitError, match=r"labels.csv has no caption column \(looked for "
+                                          r"caption.*it has image, label\)"):
+        read_folder(tmp_path)
+
+
+def test_named_and_unnamed_files_do_not_mix(image_folder, tiny_config):
+    (image_folder / "test.csv").write_text("image,caption\nimages/img1.png,hello\n")
+    with pytest.raises(SeqkitError, match="mixes caption files"):
+        read_splits(tiny_config(), folder_source(image_folder))
