@@ -40,6 +40,10 @@ bench: setup
 	$(BIN)/python benchmarks/lm_throughput.py
 	$(BIN)/python benchmarks/charlm.py
 	$(BIN)/python benchmarks/lm_quality.py
+	$(BIN)/python benchmarks/caption_latency.py
+	$(BIN)/python benchmarks/caption_scenes.py
+	$(BIN)/python benchmarks/caption_real.py --data twemoji
+	$(BIN)/python benchmarks/caption_real.py --data flickr8k
 
 clean:
 	rm -rf $(VENV) runs

@@ -2,11 +2,13 @@
 
 Two data sets from ``../shared/data`` (never copied into the project):
 
-- ``twemoji``: 3,786 emoji pictures (64x64 PNG), each captioned with its official name from
-  ``emoji.json`` ("smiling face with sunglasses"); a skin-tone variant adds its tones
-  ("waving hand sign: medium dark skin tone"). 10% of the emoji (with all their variants) are
-  held out for testing and 10% for validation. The split is written as ``train.csv``,
-  ``valid.csv`` and ``test.csv`` into a temporary folder whose ``images`` links to the PNGs.
+- ``twemoji``: 3,786 emoji pictures (64x64 PNG), each captioned with its emoji's official
+  name from ``emoji.json`` ("smiling face with sunglasses"). ``emoji.json`` names only the
+  1,911 emoji, so a skin-tone variant (1,875 pictures) has its emoji's name; with
+  ``--skin-tones`` it also gets its tones, Unicode style ("waving hand sign: medium dark skin
+  tone"). 10% of the emoji (with all their variants) are held out for testing and 10% for
+  validation. The split is written as ``train.csv``, ``valid.csv`` and ``test.csv`` into a
+  temporary folder whose ``images`` links to the PNGs.
 - ``flickr8k``: 900 photos with 5 captions each (``captions.csv``), read as the folder it is;
   the caption plugin splits it 80/10/10 by image.
 
@@ -41,17 +43,19 @@ TONES = {"1F3FB": "light skin tone", "1F3FC": "medium light skin tone",
          "1F3FF": "dark skin tone"}  # Unicode's names of the Fitzpatrick modifiers
 
 
-def emoji_pictures(entry: dict) -> list[tuple[str, str]]:
-    """``(image file, caption)`` of an emoji and of each of its skin-tone variants."""
+def emoji_pictures(entry: dict, skin_tones: bool) -> list[tuple[str, str]]:
+    """``(image file, caption)`` of an emoji and of each of its skin-tone variants: the
+    emoji's name, followed for a variant by its tones if ``skin_tones``."""
     name = entry["name"]
     pictures = [(entry["image"], name)]
     for key, variant in sorted((entry.get("skin_variations") or {}).items()):
         tones = ", ".join(TONES.get(code.upper(), code) for code in key.split("-"))
-        pictures.append((variant["image"], f"{name}: {tones}"))
+        pictures.append((variant["image"], f"{name}: {tones}" if skin_tones else name))
     return pictures
 
 
-def twemoji_folder(source: Path, folder: Path, held_out: float = 0.1) -> dict[str, int]:
+def twemoji_folder(source: Path, folder: Path, skin_tones: bool = False,
+                   held_out: float = 0.1) -> dict[str, int]:
     """Write the emoji split (by emoji, variants together) as CSV files into ``folder``, with
     ``folder/images`` linking to ``source/png64``; returns the images per split."""
     entries = json.loads((source / "emoji.json").read_text("utf-8"))
@@ -64,7 +68,8 @@ def twemoji_folder(source: Path, folder: Path, held_out: float = 0.1) -> dict[st
     (folder / "images").symlink_to((source / "png64").resolve(), target_is_directory=True)
     sizes = {}
     for split, chosen in splits.items():
-        rows = [pic for entry in chosen for pic in emoji_pictures(entry) if pic[0] in present]
+        rows = [pic for entry in chosen for pic in emoji_pictures(entry, skin_tones)
+                if pic[0] in present]
         with (folder / f"{split}.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["image", "caption"])
@@ -77,6 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=("twemoji", "flickr8k"), required=True)
     parser.add_argument("--root", default=str(DATA), help="the shared data folder")
+    parser.add_argument("--skin-tones", action="store_true", help="twemoji: add a variant's "
+                        "skin tones to its caption")
     parser.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
     parser.add_argument("--out", default="", help="run dir (default: a new temporary folder)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -91,7 +98,7 @@ def main() -> None:
     if args.data == "twemoji":
         folder = work / "data"
         folder.mkdir()
-        sizes = twemoji_folder(Path(args.root) / "twemoji", folder)
+        sizes = twemoji_folder(Path(args.root) / "twemoji", folder, args.skin_tones)
         log(f"emoji split written to {folder}: {sizes}")
     else:
         folder, sizes = Path(args.root) / "flickr8k-subset", {}
@@ -104,7 +111,8 @@ def main() -> None:
     beats = {key: result[key] > result[f"baseline_{key}"] for key in ("bleu4", "cider")}
     log(f"test BLEU-4 {result['bleu4']:.2f} (baseline {result['baseline_bleu4']:.2f}), "
         f"CIDEr-D {result['cider']:.3f} (baseline {result['baseline_cider']:.3f})")
-    emit({"data": args.data, **result, "beats_baseline": beats, "target_met": all(beats.values()),
+    emit({"data": args.data, "skin_tones": args.skin_tones, **result, "beats_baseline": beats,
+          "target_met": all(beats.values()),
           "split_images": sizes, "max_time": args.max_time, "overrides": args.set,
           "out": str(out), **machine_info()})
 
