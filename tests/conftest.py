@@ -43,3 +43,53 @@ def shared_data() -> Path:
 def tiny_lm():
     """The ``tiny_lm_config`` factory, for tests that train their own small LM."""
     return tiny_lm_config
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def launch_demo():
+    """``launch(app) -> URL``: serve a Gradio app on a free local port until the session ends."""
+    import socket
+
+    apps = []
+
+    def launch(app) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                   quiet=True)
+        apps.append(app)
+        return app.local_url
+
+    yield launch
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def browser_page():
+    """``open_page(url) -> page``: headless Chromium that may reach only ``url`` (fonts or CDNs
+    elsewhere would hang without a network). Skipped where Chromium is not installed."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"headless Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                             headless=True)
+
+        def open_page(url: str):
+            page = browser.new_page()
+            page.route("**/*", lambda route: route.continue_()
+                       if route.request.url.startswith(url) else route.abort())
+            page.goto(url, wait_until="domcontentloaded")
+            return page
+
+        try:
+            yield open_page
+        finally:
+            browser.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import struct
 import zlib
 from pathlib import Path
@@ -30,9 +29,6 @@ from seqkit.rundir import load  # noqa: E402
 from seqkit_caption import CaptionConfig, SceneConfig, example_scenes  # noqa: E402
 from seqkit_caption.demo import API_NAME, build_demo  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SPECIAL = {"<unk>", "<pad>", "<bos>", "<eos>"}
 
 
@@ -60,23 +56,10 @@ def caption_run(tmp_path_factory) -> Path:
     return out
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(caption_run):
-    """The demo of ``caption_run``, launched in the background; yields its local URL."""
-    demo = build_demo(load(caption_run))
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+def served(caption_run, launch_demo):
+    """The demo of ``caption_run``, launched in the background; its local URL."""
+    return launch_demo(build_demo(load(caption_run)))
 
 
 @pytest.fixture
@@ -167,25 +150,14 @@ def _caption_in_browser(page, expect, load_image) -> list[str]:
 
 
 @pytest.mark.browser
-def test_browser_captions_an_upload_and_an_example(served, scene_file):
-    if not CHROMIUM.is_file():
-        pytest.skip(f"headless Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                     headless=True)
-        try:
-            page = browser.new_page()
-            # Only the app itself: fonts or CDNs elsewhere would hang without a network.
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith(served) else route.abort())
-            page.goto(served, wait_until="domcontentloaded")
-            sync_api.expect(page).to_have_title("seqkit caption demo", timeout=20_000)
-            upload = _caption_in_browser(page, sync_api.expect, lambda p: p.locator(
-                "#image input[type=file]").set_input_files(str(scene_file)))
-            assert upload
-            example = _caption_in_browser(page, sync_api.expect, lambda p: p.locator(
-                "#examples button.gallery-item").first.click())
-            assert example
-        finally:
-            browser.close()
+def test_browser_captions_an_upload_and_an_example(served, scene_file, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page(served)
+    expect(page).to_have_title("seqkit caption demo", timeout=20_000)
+    upload = _caption_in_browser(page, expect, lambda p: p.locator(
+        "#image input[type=file]").set_input_files(str(scene_file)))
+    assert upload
+    example = _caption_in_browser(page, expect, lambda p: p.locator(
+        "#examples button.gallery-item").first.click())
+    assert example

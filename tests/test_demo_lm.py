@@ -5,8 +5,6 @@ Both tests serve the app built from the session's tiny ``lm_run`` on a free loca
 from __future__ import annotations
 
 import os
-import socket
-from pathlib import Path
 
 import pytest
 
@@ -19,29 +17,13 @@ import seqkit.demo  # noqa: E402
 from seqkit.rundir import load  # noqa: E402
 from seqkit_lm.demo import API_NAME  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 GOOD = {"prompt": "the dog saw", "temperature": 0.8, "top_k": 0, "length": 12, "seed": 0}
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def served(lm_run):
-    """The demo of ``lm_run``, launched in the background; yields its local URL."""
-    demo = seqkit.demo.build(str(lm_run))
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+def served(lm_run, launch_demo):
+    """The demo of ``lm_run``, launched in the background; its local URL."""
+    return launch_demo(seqkit.demo.build(str(lm_run)))
 
 
 def test_api_generates_vocabulary_words_and_survives_bad_input(served, lm_run):
@@ -68,27 +50,16 @@ def test_api_generates_vocabulary_words_and_survives_bad_input(served, lm_run):
 
 
 @pytest.mark.browser
-def test_browser_generates_and_draws_the_chart(served, tmp_path):
-    if not CHROMIUM.is_file():
-        pytest.skip(f"headless Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                     headless=True)
-        try:
-            page = browser.new_page()
-            # Only the app itself: fonts or CDNs elsewhere would hang without a network.
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith(served) else route.abort())
-            page.goto(served, wait_until="domcontentloaded")
-            sync_api.expect(page).to_have_title("seqkit lm demo", timeout=20_000)
-            output = page.locator("#continuation textarea")
-            sync_api.expect(output).to_have_value("", timeout=20_000)
-            page.locator("#prompt textarea").fill("the dog saw")
-            page.locator("#generate").click()
-            sync_api.expect(output).not_to_have_value("", timeout=20_000)
-            assert output.input_value().strip()
-            bars = page.locator("#next-token-chart .mark-rect path")  # Vega draws one per token
-            sync_api.expect(bars).to_have_count(10, timeout=20_000)
-        finally:
-            browser.close()
+def test_browser_generates_and_draws_the_chart(served, browser_page):
+    from playwright.sync_api import expect
+
+    page = browser_page(served)
+    expect(page).to_have_title("seqkit lm demo", timeout=20_000)
+    output = page.locator("#continuation textarea")
+    expect(output).to_have_value("", timeout=20_000)
+    page.locator("#prompt textarea").fill("the dog saw")
+    page.locator("#generate").click()
+    expect(output).not_to_have_value("", timeout=20_000)
+    assert output.input_value().strip()
+    bars = page.locator("#next-token-chart .mark-rect path")  # Vega draws one per token
+    expect(bars).to_have_count(10, timeout=20_000)
