@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, emit, log, machine_info  # noqa: E402
-from caption_scenes import apply_overrides, train_and_report  # noqa: E402
+from caption_scenes import add_training_options, apply_overrides, train_and_report  # noqa: E402
 
 SPLIT_SEED = 8  # the emoji split depends on nothing but this and the data
 TONES = {"1F3FB": "light skin tone", "1F3FC": "medium light skin tone",
@@ -84,11 +84,7 @@ def main() -> None:
     parser.add_argument("--root", default=str(DATA), help="the shared data folder")
     parser.add_argument("--skin-tones", action="store_true", help="twemoji: add a variant's "
                         "skin tones to its caption")
-    parser.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
-    parser.add_argument("--out", default="", help="run dir (default: a new temporary folder)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. dropout=0.3 (repeatable)")
+    add_training_options(parser)
     args = parser.parse_args()
 
     from seqkit.data import Source

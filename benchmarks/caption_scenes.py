@@ -74,13 +74,18 @@ def train_and_report(config, source, out: Path, split: str = "test") -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every caption benchmark that trains: budget, run dir, threads, overrides."""
     parser.add_argument("--max-time", type=float, default=600.0, help="seconds of training")
     parser.add_argument("--out", default="", help="run dir (default: a new temporary folder)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. train.lr=0.001 (repeatable)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_training_options(parser)
     args = parser.parse_args()
 
     from seqkit.data import Source
