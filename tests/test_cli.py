@@ -77,20 +77,20 @@ def test_unknown_task_lists_the_installed(capsys, tmp_path):
            "unknown task 'nope'", "lm", "charlm")
 
 
-def test_missing_and_empty_data(capsys, tmp_path):
-    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
-            str(tmp_path / "absent")], capsys, "no such folder")
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "train.txt").write_text("")
-    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
-            str(tmp_path / "d")], capsys, "train.txt is empty")
-    (tmp_path / "d" / "train.txt").write_text("\n  \n")
-    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
-            str(tmp_path / "d")], capsys, "has no text")
-    (tmp_path / "e").mkdir()
-    (tmp_path / "e" / "notes.md").write_text("hello")
-    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data",
-            str(tmp_path / "e")], capsys, "no file whose name says train")
+@pytest.mark.parametrize("files,message", [
+    (None, "no such folder"),
+    ({"train.txt": ""}, "train.txt is empty"),
+    ({"train.txt": "\n  \n"}, "has no text"),
+    ({"notes.md": "hello"}, "no file whose name says train"),
+])
+def test_missing_and_empty_data(files, message, capsys, tmp_path):
+    data = tmp_path / "data"
+    for name, text in (files or {}).items():
+        data.mkdir(exist_ok=True)
+        (data / name).write_text(text)
+    _fails(["train", "--task", "lm", "--out", str(tmp_path / "r"), "--data", str(data)],
+           capsys, message)
+    assert not (tmp_path / "r" / "config.json").exists()  # no half-made run left behind
 
 
 def test_prompt_with_unknown_words_says_so(cli_run, capsys):
