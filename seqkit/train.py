@@ -118,25 +118,20 @@ class Trainer:
 
     def validate(self) -> None:
         """Evaluate on the validation split, anneal, keep the best weights, checkpoint."""
-        if self.valid is not None:
-            metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
-            self.log.write(split="valid", step=self.progress["step"],
-                           epoch=self.progress["epoch"], **metrics)
-            self.schedule.validated(metrics["loss"])
-            if metrics["loss"] < self.progress["best"]:
-                self.progress["best"] = metrics["loss"]
-                if dist.is_main():
-                    save_weights(self.model, self.out / WEIGHTS)
+        loss = self._evaluate_and_keep_best()
+        if loss is not None:
+            self.schedule.validated(loss)
         self.checkpoint()
 
-    def keep_if_best(self) -> None:
-        """At an early stop, keep the current weights if they beat the best validated ones.
+    def _evaluate_and_keep_best(self) -> float | None:
+        """Log the validation metrics and save the weights if they are the best so far.
 
-        Unlike ``validate`` it leaves the schedule alone, so a resumed run still follows the
-        same trajectory as an uninterrupted one.
+        Returns the validation loss (None without a validation split). At an early stop this
+        runs alone, leaving the schedule untouched, so that a resumed run follows the same
+        trajectory as an uninterrupted one.
         """
         if self.valid is None:
-            return
+            return None
         metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
         self.log.write(split="valid", step=self.progress["step"],
                        epoch=self.progress["epoch"], **metrics)
@@ -144,6 +139,7 @@ class Trainer:
             self.progress["best"] = metrics["loss"]
             if dist.is_main():
                 save_weights(self.model, self.out / WEIGHTS)
+        return metrics["loss"]
 
     def checkpoint(self) -> None:
         """Save the resume state (rank 0 only)."""
@@ -189,7 +185,7 @@ class Trainer:
         if window["items"]:
             self._log_window(window, started, bar)
         if p["batch"]:  # stopped inside an epoch: its last weights were never validated
-            self.keep_if_best()
+            self._evaluate_and_keep_best()
         self.checkpoint()
         if math.isinf(p["best"]) and dist.is_main():  # never validated: keep the last weights
             save_weights(self.model, self.out / WEIGHTS)
