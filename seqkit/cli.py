@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=None, help="port (default: Gradio's)")
     demo.add_argument("--train-time", type=float, default=60.0,
                       help="seconds to train a demo model when given a task name")
+    parser.commands = {"train": train, "predict": predict}  # for help that argparse can't give
     return parser
 
 
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
     if args.command == "train" and args.help and not args.task:
-        parser._subparsers._group_actions[0].choices["train"].print_help()
+        parser.commands["train"].print_help()  # no task yet: the core options only
         return 0
     if args.command == "predict" and rest in (["-h"], ["--help"]) and not Path(args.run).exists():
-        parser._subparsers._group_actions[0].choices["predict"].print_help()
+        parser.commands["predict"].print_help()
         return 0
     try:
         {"list": cmd_list, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,

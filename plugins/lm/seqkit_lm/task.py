@@ -38,8 +38,9 @@ def loss(model: Decoder, batch, state):
 def evaluate(model: Decoder, batches, config: LMConfig, tokenizer: TextTokenizer) -> dict:
     """Loss in nats per token and perplexity over a whole split, carrying the state."""
     total, count, state = 0.0, 0, None
+    device = next(model.parameters()).device
     for batch in batches.epoch(0):
-        batch = tuple(t.to(next(model.parameters()).device) for t in batch)
+        batch = tuple(t.to(device) for t in batch)
         value, items, state = loss(model, batch, state)
         total, count = total + value.item() * items, count + items
     mean = total / max(count, 1)
