@@ -28,7 +28,9 @@ class TrainConfig:
     lr: float = 20.0  # initial learning rate
     momentum: float = 0.0  # SGD momentum
     weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
-    schedule: Literal["constant", "plateau", "cosine"] = "plateau"  # plateau: lr /= anneal when valid loss stalls
+    # plateau: lr /= anneal when the valid loss stalls; cosine, linear: decay to 0 by the end of
+    # the epochs, max_steps or max_time, whichever comes first
+    schedule: Literal["constant", "plateau", "cosine", "linear"] = "plateau"
     anneal: float = 4.0  # divisor of the lr for the plateau schedule
     warmup_steps: int = 0  # linear warm-up steps before the schedule
     clip: float = 0.25  # max global gradient norm (0 disables clipping)

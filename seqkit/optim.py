@@ -19,23 +19,28 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 class Schedule:
-    """Learning-rate schedule: linear warm-up, then constant, cosine, or plateau annealing.
+    """Learning-rate schedule: linear warm-up, then constant, plateau, cosine or linear decay.
 
-    ``step()`` is called after every optimiser step, ``validated(loss)`` after every validation;
-    plateau divides the lr by ``anneal`` when the validation loss did not improve.
+    ``step(elapsed)`` is called after every optimiser step, ``validated(loss)`` after every
+    validation. Plateau divides the lr by ``anneal`` when the validation loss did not improve.
+    Cosine and linear decay to zero over the run's budget: the fraction done is the larger of
+    the steps taken out of ``total_steps`` and, with ``max_time``, the seconds trained out of
+    ``max_time``, so a run cut by its time limit still ends annealed. A run resumed with a
+    larger budget follows the new budget (its lr rises again).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
         self.optimizer, self.cfg, self.total = optimizer, cfg, max(total_steps, 1)
-        self.steps, self.scale, self.best = 0, 1.0, math.inf
+        self.steps, self.scale, self.best, self.done = 0, 1.0, math.inf, 0.0
         self._apply()
 
     def _apply(self) -> None:
         warm = min(1.0, (self.steps + 1) / self.cfg.warmup_steps) if self.cfg.warmup_steps else 1.0
         factor = self.scale
         if self.cfg.schedule == "cosine":
-            done = min(1.0, max(0, self.steps - self.cfg.warmup_steps) / self.total)
-            factor = 0.5 * (1 + math.cos(math.pi * done))
+            factor = 0.5 * (1 + math.cos(math.pi * self.done))
+        elif self.cfg.schedule == "linear":
+            factor = 1.0 - self.done
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * warm * factor
 
@@ -44,9 +49,13 @@ class Schedule:
         """The current learning rate."""
         return self.optimizer.param_groups[0]["lr"]
 
-    def step(self) -> None:
-        """Advance one optimiser step."""
+    def step(self, elapsed: float = 0.0) -> None:
+        """Advance one optimiser step, taken ``elapsed`` seconds into training."""
         self.steps += 1
+        done = max(0, self.steps - self.cfg.warmup_steps) / self.total
+        if self.cfg.max_time:
+            done = max(done, elapsed / self.cfg.max_time)
+        self.done = min(1.0, done)
         self._apply()
 
     def validated(self, loss: float) -> None:
@@ -59,9 +68,10 @@ class Schedule:
 
     def state_dict(self) -> dict:
         """What resuming needs."""
-        return {"steps": self.steps, "scale": self.scale, "best": self.best}
+        return {"steps": self.steps, "scale": self.scale, "best": self.best, "done": self.done}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()``."""
         self.steps, self.scale, self.best = state["steps"], state["scale"], state["best"]
+        self.done = state.get("done", 0.0)
         self._apply()

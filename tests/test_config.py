@@ -2,6 +2,7 @@
 import dataclasses
 
 import pytest
+import torch
 
 from seqkit.cli import _parser, _task_config
 from seqkit.config import TrainConfig, flag_names, from_dict, read_config_file
@@ -59,3 +60,24 @@ def test_flag_names_cover_nested_and_boolean_fields():
     flags = flag_names(get_task("lm").config)
     assert {"--train.max-steps", "--train.bf16", "--train.no-bf16", "--tie-weights"} <= set(flags)
     assert dataclasses.is_dataclass(TrainConfig)
+
+
+@pytest.mark.parametrize("name, halfway", [("cosine", 0.5), ("linear", 0.5), ("constant", 1.0)])
+def test_decaying_schedules_follow_the_steps_or_the_clock(name, halfway):
+    """Cosine and linear decay reach zero at the step budget, or at max_time when that comes
+    first; either budget alone halves the lr halfway (warm-up steps excluded)."""
+    from seqkit.optim import Schedule
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=8.0)
+    sched = Schedule(opt, TrainConfig(lr=8.0, schedule=name, warmup_steps=2), total_steps=10)
+    for _ in range(7):
+        sched.step()
+    assert sched.lr == pytest.approx(8.0 * halfway)
+    timed = Schedule(opt, TrainConfig(lr=8.0, schedule=name, max_time=60.0), total_steps=1000)
+    timed.step(elapsed=30.0)
+    assert timed.lr == pytest.approx(8.0 * halfway)
+    timed.step(elapsed=90.0)
+    assert timed.lr == pytest.approx(0.0 if name != "constant" else 8.0)
+    resumed = Schedule(opt, TrainConfig(lr=8.0, schedule=name, max_time=60.0), total_steps=1000)
+    resumed.load_state_dict(timed.state_dict())
+    assert resumed.lr == timed.lr
