@@ -71,6 +71,10 @@ class Task:
     - ``save_assets(assets, folder)`` / ``load_assets(folder) -> assets``.
     - ``predict(run, options) -> str``, where ``options`` is a ``predict_options`` instance.
     - ``demo(run) -> gradio.Blocks``; imports gradio only when called.
+
+    ``select`` names the validation metric (a key of ``evaluate``'s dict) that picks the
+    weights a run keeps, and ``select_max`` says whether higher is better: a captioner is kept
+    for its captions (CIDEr-D), which need not be best where its loss is lowest.
     """
 
     name: str
@@ -86,6 +90,8 @@ class Task:
     predict_options: type | None = None
     demo: Callable | None = None
     streams: bool = False  # True: loss carries recurrent state across consecutive batches
+    select: str = "loss"  # validation metric that picks the weights kept
+    select_max: bool = False  # True: higher ``select`` is better
 
 
 def installed_tasks() -> dict[str, Any]:

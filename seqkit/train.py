@@ -82,7 +82,8 @@ class Trainer:
         self.train_batches = data.split("train")
         self.valid = data.splits.get("valid")
         self.optimizer = build_optimizer(model, tc)
-        self.schedule = Schedule(self.optimizer, tc, tc.epochs * len(self.train_batches))
+        budget = tc.epochs * len(self.train_batches)
+        self.schedule = Schedule(self.optimizer, tc, min(tc.max_steps or budget, budget))
         self.progress = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "best": math.inf}
         self.carry = None
         self.net = self.model
@@ -113,7 +114,7 @@ class Trainer:
         if tc.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip)
         self.optimizer.step()
-        self.schedule.step()
+        self.schedule.step(self.progress["elapsed"])
         return loss.item(), items
 
     def validate(self) -> None:
@@ -124,7 +125,8 @@ class Trainer:
         self.checkpoint()
 
     def _evaluate_and_keep_best(self) -> float | None:
-        """Log the validation metrics and save the weights if they are the best so far.
+        """Log the validation metrics and save the weights if they are the best so far, by
+        the task's ``select`` metric.
 
         Returns the validation loss (None without a validation split). At an early stop this
         runs alone, leaving the schedule untouched, so that a resumed run follows the same
@@ -135,8 +137,12 @@ class Trainer:
         metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
         self.log.write(split="valid", step=self.progress["step"],
                        epoch=self.progress["epoch"], **metrics)
-        if metrics["loss"] < self.progress["best"]:
-            self.progress["best"] = metrics["loss"]
+        if self.task.select not in metrics:
+            raise SeqkitError(f"task '{self.task.name}' selects weights by '{self.task.select}',"
+                              f" which its evaluate() does not report")
+        score = metrics[self.task.select] * (-1 if self.task.select_max else 1)  # lower: better
+        if score < self.progress["best"]:
+            self.progress["best"], self.progress["best_loss"] = score, metrics["loss"]
             if dist.is_main():
                 save_weights(self.model, self.out / WEIGHTS)
         return metrics["loss"]
@@ -192,7 +198,7 @@ class Trainer:
         if dist.is_main():
             plot_curve(self.log.records(), self.out / "learning_curve.png")
         return {"steps": p["step"], "epochs": p["epoch"], "elapsed_s": round(p["elapsed"], 2),
-                "best_valid_loss": None if math.isinf(p["best"]) else p["best"]}
+                "best_valid_loss": p.get("best_loss")}
 
     def _log_window(self, window: dict, started: float, bar) -> None:
         now = time.perf_counter()

@@ -1,5 +1,6 @@
 """fit(): truncated BPTT cuts the graph at every chunk boundary; --resume continues exactly."""
 import dataclasses
+import itertools
 import json
 
 import pytest
@@ -96,3 +97,25 @@ def test_non_finite_loss_stops_without_damaging_the_run(tmp_path, tiny_lm):
         train(spy, tiny_lm(max_steps=60), Source("builtin"), run, resume=True, quiet=True)
     assert (run / "model.safetensors").read_bytes() == saved  # best weights untouched
     assert (run / "checkpoint" / "state.pt").is_file()
+
+
+def test_kept_weights_are_the_best_by_the_tasks_selection_metric(tmp_path, tiny_lm):
+    """A task that selects by a metric peaking at the second of four validations keeps the
+    weights of that validation, not the lowest-loss (last) ones."""
+    task = get_task("lm")
+    scores = itertools.chain([0.1, 0.9, 0.5, 0.2], itertools.repeat(0.0))  # then final evals
+    snapshots = []
+
+    def scored(model, batches, config, assets):
+        metrics = task.evaluate(model, batches, config, assets)
+        snapshots.append(model.embed.weight.detach().clone())
+        return {**metrics, "score": next(scores)}
+
+    spy = dataclasses.replace(task, evaluate=scored, select="score", select_max=True)
+    run = tmp_path / "run"
+    train(spy, tiny_lm(epochs=4, eval_every=0), Source("builtin"), run, quiet=True)
+    kept = load_file(str(run / "model.safetensors"))["embed.weight"]
+    assert torch.equal(kept, snapshots[1]) and not torch.equal(kept, snapshots[-1])
+    missing = dataclasses.replace(task, select="nonesuch")
+    with pytest.raises(SeqkitError, match="nonesuch"):
+        train(missing, tiny_lm(max_steps=5), Source("builtin"), tmp_path / "x", quiet=True)
