@@ -124,6 +124,7 @@ task = Task(name="caption",
                         "Attend and Tell)",
             config=CaptionConfig, prepare=prepare, build_model=build_model, loss=loss,
             evaluate=evaluate, save_assets=save_assets, load_assets=load_assets,
-            predict=predict, predict_options=PredictOptions, demo=_demo, streams=False)
+            predict=predict, predict_options=PredictOptions, demo=_demo, streams=False,
+            select="cider", select_max=True)
 
 __all__ = ["build_model", "evaluate", "load_assets", "loss", "save_assets", "task"]
