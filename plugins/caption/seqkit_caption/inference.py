@@ -19,6 +19,7 @@ from PIL import Image
 from seqkit.errors import SeqkitError
 from seqkit.rundir import Run
 from seqkit_caption.images import ImageRef, open_image, overlay_attention, to_tensor
+from seqkit_caption.scenes import example_scenes
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PredictOptions:
     """Options of ``seqkit predict RUN`` for captions."""
 
     image: str = ""  # the image file to caption
+    examples: int = 0  # or caption this many held-out built-in scenes, beside their descriptions
     beam: int = 3  # beam size (1: greedy search)
 
 
@@ -89,9 +91,29 @@ def caption_image(run: Run, image: ImageRef, beam: int | None = None) -> Caption
     return Caption(_words(run, ids), weights.view(len(ids), *run.model.grid))
 
 
+def scene_examples(run: Run, count: int, beam: int | None = None) -> str:
+    """Caption ``count`` test scenes of the built-in data (compositions held out of training),
+    and show each caption above the scene's true description."""
+    if count < 1:
+        raise SeqkitError(f"--examples must be at least 1, not {count}")
+    scenes = example_scenes(count, "test", run.config.scenes)
+    said = caption_images(run, [image for image, _ in scenes], beam)
+    right = sum(s == truth for s, (_, truth) in zip(said, scenes))
+    lines = [f"{right} of {count} held-out scenes captioned exactly:"]
+    for i, (caption, (_, truth)) in enumerate(zip(said, scenes), start=1):
+        mark = "ok" if caption == truth else "--"
+        lines += [f"{i:>3} {mark}  model: {caption or '(no words)'}", f"        scene: {truth}"]
+    return "\n".join(lines)
+
+
 def predict(run: Run, options: PredictOptions) -> str:
-    """``seqkit predict RUN --image PATH [--beam N]``: the caption of the image."""
+    """``seqkit predict RUN --image PATH [--beam N]``: the caption of the image;
+    ``--examples N``: captions of N held-out built-in scenes beside their descriptions."""
+    if options.image and options.examples:
+        raise SeqkitError("give --image PATH or --examples N, not both")
+    if options.examples:
+        return scene_examples(run, options.examples, options.beam)
     if not options.image:
-        raise SeqkitError("give the image to caption: --image PATH")
+        raise SeqkitError("give the image to caption (--image PATH), or --examples N")
     text = caption_image(run, options.image, options.beam).text
     return text or "(the model ended the caption at once, with no word: is it trained?)"

@@ -66,6 +66,19 @@ def test_predict_command(scene_run, run, tmp_path, capsys):
     assert "no such image file" in capsys.readouterr().err
 
 
+def test_predict_examples_shows_captions_beside_descriptions(scene_run, run, capsys):
+    assert main(["predict", str(scene_run[0]), "--examples", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    scenes = example_scenes(4, config=run.config.scenes)
+    said = caption_images(run, [image for image, _ in scenes])
+    right = sum(s == truth for s, (_, truth) in zip(said, scenes))
+    assert lines[0] == f"{right} of 4 held-out scenes captioned exactly:"
+    assert [line.split("model: ")[1] for line in lines[1::2]] == said
+    assert [line.split("scene: ")[1] for line in lines[2::2]] == [t for _, t in scenes]
+    assert main(["predict", str(scene_run[0]), "--examples", "2", "--image", "x.png"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def test_eval_command_reports_the_baseline(scene_run, capsys):
     assert main(["eval", str(scene_run[0])]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
