@@ -61,8 +61,9 @@ def _weights(run_dir):
 
 def test_resume_ends_with_the_same_weights(tmp_path):
     """40 steps in one go == 15 steps, stop, then --resume to 40 (dropout on, so the RNG state
-    must be restored too; an epoch ends and validation anneals the lr in between)."""
-    common = ["train", "--task", "lm", "--seed", "3", "--hidden-size", "24", "--embed-size",
+    must be restored too; an epoch ends and validation anneals the lr in between). The plateau
+    schedule, because a cosine one would follow each run's own --max-steps budget."""
+    common = ["train", "--task", "lm", "--seed", "3", "--train.schedule", "plateau", "--hidden-size", "24", "--embed-size",
               "24", "--num-layers", "1", "--dropout", "0.3", "--train.batch-size", "20",
               "--train.bptt", "35", "--train.log-every", "5"]
     assert main(common + ["--out", str(tmp_path / "a"), "--max-steps", "40"]) == 0

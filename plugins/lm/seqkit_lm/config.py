@@ -9,7 +9,7 @@ from seqkit import TrainConfig
 
 @dataclass
 class LMConfig:
-    """Word-level LM: a 2-layer LSTM with tied embeddings, trained with SGD and annealing."""
+    """Word-level LM: a 2-layer LSTM with tied embeddings, trained with SGD and linear decay."""
 
     cell: Literal["rnn", "gru", "lstm"] = "lstm"  # recurrent cell
     embed_size: int = 400  # token embedding width (= output layer input when tied)
@@ -21,8 +21,8 @@ class LMConfig:
     holdout: float = 0.1  # without a valid split, hold out this fraction of the training text
     eval_batch_size: int = 10  # parallel streams when evaluating
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, schedule="plateau",
-        anneal=4.0, epochs=40, bf16=True))  # see seqkit.TrainConfig
+        batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, schedule="linear",
+        epochs=40, bf16=True))  # see seqkit.TrainConfig
 
 
 @dataclass
@@ -30,13 +30,13 @@ class CharLMConfig(LMConfig):
     """Character-level LM: a wider LSTM over characters, trained with Adam."""
 
     embed_size: int = 64  # character embedding width
-    hidden_size: int = 512  # units per recurrent layer
+    hidden_size: int = 384  # units per recurrent layer
     num_layers: int = 2  # stacked recurrent layers
     dropout: float = 0.2  # on embeddings, between layers and before the output layer
     tie_weights: bool = False  # characters gain nothing from tying
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        batch_size=32, bptt=128, optimizer="adam", lr=2e-3, clip=1.0, schedule="plateau",
-        anneal=2.0, epochs=30, bf16=True))  # see seqkit.TrainConfig
+        batch_size=32, bptt=128, optimizer="adam", lr=2e-3, clip=1.0, schedule="linear",
+        epochs=30, bf16=True))  # see seqkit.TrainConfig
 
 
 Level = Literal["word", "char"]
