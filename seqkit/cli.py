@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -113,10 +112,10 @@ def cmd_train(args, rest) -> None:
 
 def cmd_eval(args, rest) -> None:
     from seqkit.data import parse_source
-    from seqkit.jobs import evaluate_run
+    from seqkit.jobs import evaluate_run, metrics_line
 
     _check_flags(rest, ["--data", "--split"])
-    print(json.dumps(evaluate_run(args.run, parse_source(args.data), args.split)))
+    print(metrics_line(evaluate_run(args.run, parse_source(args.data), args.split)))
 
 
 def cmd_predict(args, rest) -> None:

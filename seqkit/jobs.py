@@ -45,8 +45,14 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
     if dist.is_main():
         write_json(out / METRICS, metrics)
     if not quiet and dist.is_main():
-        print(json.dumps(metrics))
+        print(metrics_line(metrics))
     return metrics
+
+
+def metrics_line(metrics: dict) -> str:
+    """Metrics as one JSON line for people to read: floats to 4 decimals (``metrics.json``
+    keeps them whole)."""
+    return json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
 
 
 def final_metrics(out: Path, data: TaskData, config: Any) -> dict:
