@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(DATA / "ptb"), help="folder with ptb.*.txt")
     parser.add_argument("--max-time", type=float, default=1800.0, help="seconds of training")
     parser.add_argument("--out", default="", help="run dir (default: a new temporary folder)")
+    parser.add_argument("--config", default="", help="a config file for seqkit train (TOML/YAML)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. train.lr=10 or hidden_size=650 (repeatable)")
     args = parser.parse_args()
@@ -51,7 +52,7 @@ def main() -> None:
     seqkit = Path(sys.executable).with_name("seqkit")
     command = [str(seqkit) if seqkit.exists() else "seqkit", "train", "--task", "lm",
                "--data", str(folder), "--out", str(out), "--max-time", str(args.max_time),
-               *override_flags(args.set)]
+               *(["--config", args.config] if args.config else []), *override_flags(args.set)]
     log("running", " ".join(command))
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=sys.stderr)
@@ -64,7 +65,7 @@ def main() -> None:
     result.update(train_seconds=metrics["elapsed_s"], wall_seconds=round(wall, 1),
                   epochs=metrics["epochs"], steps=metrics["steps"],
                   best_valid_loss=metrics["best_valid_loss"], max_time=args.max_time,
-                  overrides=args.set, out=str(out), config=config,
+                  config_file=args.config, overrides=args.set, out=str(out), config=config,
                   **machine_info())
     # the training ran in the CLI's process, with the config's thread count
     result["torch_threads"] = config["train"]["threads"] or result["torch_threads"]
