@@ -48,7 +48,7 @@ def generate(model: Decoder, tokenizer: TextTokenizer, prompt: str, level: str,
     state, last = _prefill(model, prompt_ids(tokenizer, prompt, level))
     generator = torch.Generator(device=last.device).manual_seed(seed)
     step = model.step
-    if FastLSTMStep.supports(model):  # same function, a third of the per-step cost at batch 1
+    if FastLSTMStep.supports(model):  # same function, about half the per-step cost at batch 1
         step = FastLSTMStep(model)
         state = step.state(state)
     new = sample(step, state, last, max_new, temperature=temperature, top_k=top_k,
