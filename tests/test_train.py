@@ -120,3 +120,15 @@ def test_kept_weights_are_the_best_by_the_tasks_selection_metric(tmp_path, tiny_
     missing = dataclasses.replace(task, select="nonesuch")
     with pytest.raises(SeqkitError, match="nonesuch"):
         train(missing, tiny_lm(max_steps=5), Source("builtin"), tmp_path / "x", quiet=True)
+
+
+def test_a_run_cut_by_max_time_ends_with_its_lr_decayed(tmp_path, tiny_lm):
+    """With a linear schedule, --max-time sets the horizon: the run stops on the clock long
+    before its epochs, and the lr it logged last is near zero, not the starting 20."""
+    config = tiny_lm(epochs=10_000, max_time=4.0, log_every=1, schedule="linear")
+    train(get_task("lm"), config, Source("builtin"), tmp_path / "run", quiet=True)
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").open()]
+    lrs = [r["lr"] for r in records if r["split"] == "train"]
+    assert records[-1]["epoch"] < 10_000 and len(lrs) > 10
+    assert lrs[0] > 15.0 and lrs[-1] < 0.1 * lrs[0]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # monotone decay
