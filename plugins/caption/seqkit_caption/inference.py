@@ -85,9 +85,9 @@ def caption_image(run: Run, image: ImageRef, beam: int | None = None) -> Caption
     beam = run.config.beam if beam is None else beam
     _check_beam(beam)
     run.model.eval()
-    pixels = image_batch(run, [image])
-    ids = run.model.generate(pixels, beam, run.config.max_length)[0]
-    weights = run.model.attention(pixels, [ids])[0]  # (words, S)
+    memory = run.model.encode(image_batch(run, [image]))
+    ids = run.model.generate(None, beam, run.config.max_length, memory=memory)[0]
+    weights = run.model.attention(memory, [ids])[0]  # (words, S)
     return Caption(_words(run, ids), weights.view(len(ids), *run.model.grid))
 
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqkit.batching import pad
 from seqkit.decoder import Decoder
 from seqkit.decoding import beam_best, select_rows
 from seqkit.encoder import Encoder, Memory
@@ -106,15 +107,11 @@ class CaptionModel(nn.Module):
                          max_len + 1)
 
     @torch.no_grad()
-    def attention(self, images: torch.Tensor, captions: list[list[int]]) -> list[torch.Tensor]:
-        """The attention ``(len(caption), S)`` behind each word of each image's caption."""
-        rows = [[self.bos_id] + ids for ids in captions]
-        width = max(len(r) for r in rows)
-        tokens = torch.full((len(rows), width), self.pad_id, dtype=torch.long,
-                            device=images.device)
-        for i, row in enumerate(rows):
-            tokens[i, : len(row)] = torch.tensor(row)
-        _, weights, _ = self.teacher_force(images, tokens)
+    def attention(self, memory: Memory, captions: list[list[int]]) -> list[torch.Tensor]:
+        """The attention ``(len(caption), S)`` behind each word of each image's caption, over
+        the images' ``memory`` (from :meth:`encode`, so that captioning encodes them once)."""
+        tokens = pad([[self.bos_id] + ids for ids in captions], self.pad_id)[0]
+        _, weights, _ = self.decode(memory, tokens.to(memory.features.device))
         return [weights[i, : len(ids)].float().cpu() for i, ids in enumerate(captions)]
 
     @staticmethod
