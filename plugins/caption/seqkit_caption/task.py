@@ -14,7 +14,7 @@ from seqkit_caption.config import CaptionConfig
 from seqkit_caption.data import CaptionAssets, prepare
 from seqkit_caption.frontend import build_encoder
 from seqkit_caption.inference import PredictOptions, predict
-from seqkit_caption.metrics import caption_metrics, exact_match
+from seqkit_caption.metrics import bleu, caption_metrics, cider_d, exact_match
 
 BASELINE_FILE, ENCODER_DIR = "baseline.json", "encoder"
 CALIBRATION_BATCHES = 8  # training batches that re-estimate batch-norm statistics
@@ -77,8 +77,8 @@ def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
     metrics = {"loss": ce_sum / max(items, 1), "attention_penalty": penalty_sum / max(captions, 1),
                "images": float(len(candidates)), **caption_metrics(candidates, refs)}
     if use_bank:
-        baseline = caption_metrics(neighbours, refs, prefix="baseline_")
-        metrics.update({k: baseline[k] for k in ("baseline_bleu4", "baseline_cider")})
+        metrics.update(baseline_bleu4=bleu(neighbours, refs),
+                       baseline_cider=cider_d(neighbours, refs))
     if batches.meta.get("scenes"):
         metrics["exact_match"] = exact_match(candidates, refs)
         if use_bank:
