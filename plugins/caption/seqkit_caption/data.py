@@ -142,7 +142,7 @@ def make_batches(split: str, data: CaptionSet, config: CaptionConfig, assets: Ca
     """Length-bucketed batches of one split (per caption for train, per image otherwise)."""
     encoded = [assets.tokenizer.encode_batch(caps) for caps in data.captions]
     collate = Collate(split, data, loader, assets.tokenizer)
-    meta = {**meta, "captions": data.captions, "names": data.names, "data": data}
+    meta = {**meta, "captions": data.captions, "data": data}
     if split == "train":
         examples = [(i, ids) for i, caps in enumerate(encoded) for ids in caps]
         return BucketBatches(examples, config.train.batch_size, lambda e: len(e[1]),

@@ -75,7 +75,7 @@ def caption_images(run: Run, images: list[ImageRef], beam: int | None = None) ->
         return []
     run.model.eval()
     ids = run.model.generate(image_batch(run, images), beam, run.config.max_length)
-    return [" ".join(_words(run, row)) for row in ids]
+    return [run.assets.tokenizer.decode(row) for row in ids]
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ from itertools import islice
 from pathlib import Path
 
 from seqkit.errors import SeqkitError
-from seqkit.rundir import atomic_write, unwrap
+from seqkit.rundir import unwrap, write_json
 from seqkit.task import Task
 from seqkit.tokenizers import TextTokenizer
 from seqkit_caption import model as captioner
@@ -33,11 +33,6 @@ def loss(model: captioner.CaptionModel, batch: dict, state):
     """Cross-entropy per token plus lambda times the doubly stochastic attention penalty."""
     ce, penalty, items = model(batch["images"], batch["tokens"], batch.get("owner"))
     return ce + unwrap(model).penalty * penalty, items, None
-
-
-def words(ids: list[int], tokenizer: TextTokenizer) -> list[str]:
-    """Token ids -> words."""
-    return [tokenizer.id_to_token(i) for i in ids]
 
 
 def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
@@ -69,7 +64,7 @@ def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
         rows = batch["tokens"].size(0)
         penalty_sum, captions = penalty_sum + penalty.item() * rows, captions + rows
         for ids in model.generate(None, config.beam, config.max_length, memory=memory):
-            candidates.append(" ".join(words(ids, assets.tokenizer)))
+            candidates.append(assets.tokenizer.decode(ids))
         if use_bank:
             nearest = model.nearest(model.pooled(memory)).tolist()
             neighbours += [assets.bank_captions[i] for i in nearest]
@@ -91,8 +86,7 @@ def save_assets(assets: CaptionAssets, folder) -> None:
     its config in encoder/ (so the run loads without the hub)."""
     folder = Path(folder)
     assets.tokenizer.save(folder)
-    text = json.dumps({"captions": assets.bank_captions}, indent=1) + "\n"
-    atomic_write(folder / BASELINE_FILE, lambda tmp: tmp.write_text(text))
+    write_json(folder / BASELINE_FILE, {"captions": assets.bank_captions})
     if assets.hf_config is not None:
         assets.hf_config.save_pretrained(folder / ENCODER_DIR)
 
