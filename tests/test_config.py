@@ -1,5 +1,6 @@
 """Config overrides: command line over file over defaults, with clear errors for typos."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -70,14 +71,19 @@ def test_decaying_schedules_follow_the_steps_or_the_clock(name, halfway):
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=8.0)
     sched = Schedule(opt, TrainConfig(lr=8.0, schedule=name, warmup_steps=2), total_steps=10)
+    assert sched.lr == pytest.approx(4.0)  # first warm-up step: half the rate
     for _ in range(7):
         sched.step()
     assert sched.lr == pytest.approx(8.0 * halfway)
     timed = Schedule(opt, TrainConfig(lr=8.0, schedule=name, max_time=60.0), total_steps=1000)
     timed.step(elapsed=30.0)
     assert timed.lr == pytest.approx(8.0 * halfway)
+    quarter = {"cosine": 0.5 * (1 + math.cos(math.pi / 4)), "linear": 0.75, "constant": 1.0}
+    timed.step(elapsed=15.0)
+    assert timed.lr == pytest.approx(8.0 * quarter[name])  # tells cosine from linear
     timed.step(elapsed=90.0)
     assert timed.lr == pytest.approx(0.0 if name != "constant" else 8.0)
     resumed = Schedule(opt, TrainConfig(lr=8.0, schedule=name, max_time=60.0), total_steps=1000)
+    timed.step(elapsed=30.0)  # a new, later budget would follow the clock again
     resumed.load_state_dict(timed.state_dict())
-    assert resumed.lr == timed.lr
+    assert resumed.lr == timed.lr == pytest.approx(8.0 * halfway)

@@ -34,13 +34,19 @@ def test_matches_decoder_step(vocab, embed, hidden, layers, tie):
     torch.testing.assert_close(torch.stack(fast_state[1::2], 1), c, atol=1e-5, rtol=1e-5)
 
 
-def test_same_samples_from_an_empty_state():
+def test_empty_state_and_samples_match_the_decoder():
     torch.manual_seed(1)
     model = Decoder(17, 6, 8, 2).eval()
+    for p in model.parameters():  # logits far enough apart that a wrong state shows
+        torch.nn.init.uniform_(p, -1.0, 1.0)
     fast = FastLSTMStep(model)
+    empty = fast.state(None)
+    assert len(empty) == 4 and all(t.shape == (1, 8) and not t.any() for t in empty)
     start = torch.tensor([3])
+    torch.testing.assert_close(fast(start, empty)[0], model.step(start, None)[0],
+                               atol=1e-5, rtol=1e-5)
     draws = [sample(step, state, start, 30, generator=torch.Generator().manual_seed(5))
-             for step, state in ((model.step, None), (fast, fast.state(None)))]
+             for step, state in ((model.step, None), (fast, empty))]
     assert torch.equal(*draws)
 
 
