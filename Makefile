@@ -8,17 +8,29 @@ RUN    ?= runs/caption-builtin
 RUN_FLAGS ?= --train.threads 1  # one thread: on a CPU that other jobs share, two wait on each other
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: setup run test demo bench clean
+.PHONY: setup run test demo bench clean lock
 
 setup: $(STAMP)
 
-# torch, torchvision and torchaudio are pinned as the trio that imports together.
-$(STAMP): pyproject.toml $(PLUGINS)
+# Everything installs under constraints.txt, the repo's lock of the whole environment, so that a
+# new release on PyPI cannot break a fresh clone (torchaudio 2.11.1 did). `make lock` rebuilds it.
+PIP_PIN := pip==26.3
+$(STAMP): pyproject.toml $(PLUGINS) constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "torch==2.11.*" "torchvision==0.26.*" "torchaudio==2.11.*"
-	$(BIN)/pip install --quiet -e ".[test,demo]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	$(BIN)/pip install --quiet "$(PIP_PIN)"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,demo]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	touch $(STAMP)
+
+# Re-resolve every dependency from the pyproject files alone, in a scratch environment, and
+# write the result to constraints.txt (commit it with the pyproject change that asked for it).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet "$(PIP_PIN)"
+	.lock-venv/bin/pip install --quiet -e ".[test,demo]" $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable | grep -v '^seqkit'; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 # The main job: train the captioner on its built-in scenes (a few minutes), then show what it
 # learnt: metrics on held-out compositions beside the nearest-neighbour baseline, and captions
