@@ -23,6 +23,10 @@ class TrainConfig:
     """How ``fit()`` trains: optimiser, schedule, BPTT, stopping and logging."""
 
     batch_size: int = 20  # sequences per batch (streams: parallel rows)
+    # fill each batch up to this many tokens or frames (padding included) instead of a fixed
+    # batch_size; 0: use batch_size. For tasks that batch independent examples.
+    batch_tokens: int = 0
+    workers: int = 0  # DataLoader worker processes that decode and collate (0: in the loop)
     bptt: int = 35  # truncated-BPTT chunk length in steps, for streaming tasks
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"  # torch.optim algorithm
     lr: float = 20.0  # initial learning rate

@@ -28,6 +28,9 @@ class Source:
     path: Path | None = None  # the folder, for kind "folder"
     name: str = ""  # dataset id, for kind "hf"
     config: str | None = None  # dataset config, for kind "hf"
+    # every example as one split named "whole", whatever file names or layout say about splits
+    # (``seqkit eval RUN --data FOLDER --split whole``: scoring a model on new data)
+    whole: bool = False
 
     def __str__(self) -> str:
         return {"builtin": "built-in data", "folder": str(self.path),
