@@ -1,4 +1,4 @@
-"""Caption metrics over a corpus: BLEU-1..4 (sacrebleu), CIDEr-D, exact match.
+"""Caption metrics over a corpus: BLEU-1..4 (the core's sacrebleu BLEU), CIDEr-D, exact match.
 
 Every function takes one candidate per image and that image's references (any number each), all
 already normalised (lower case, words separated by single spaces).
@@ -8,25 +8,27 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from sacrebleu.metrics import BLEU
+from seqkit import metrics as text_metrics
 
 SIGMA = 6.0  # CIDEr-D's length penalty width, in words
 MAX_N = 4  # n-gram orders of BLEU-4 and CIDEr-D
 
 
-def bleu(candidates: list[str], references: list[list[str]], order: int = 4) -> float:
-    """Corpus BLEU-``order`` (0..100) against all references of every image.
+def _bleu_orders(candidates: list[str], references: list[list[str]], order: int) -> dict:
+    """BLEU-1..``order`` from one pass of the core's sacrebleu BLEU, the coco-caption way.
 
-    sacrebleu with no re-tokenisation (the captions are tokenised already) and no smoothing,
-    its brevity penalty taking each candidate's closest reference length, as coco-caption does.
+    No re-tokenisation (the captions are tokenised already) and no smoothing; sacrebleu's
+    brevity penalty takes each candidate's closest reference length, as coco-caption does.
     """
+    return text_metrics.bleu(candidates, references, max_order=order, tokenize="none",
+                             smooth="none")
+
+
+def bleu(candidates: list[str], references: list[list[str]], order: int = 4) -> float:
+    """Corpus BLEU-``order`` (0..100) against all references of every image (0 for none)."""
     if not candidates:
         return 0.0
-    streams = max(len(refs) for refs in references)
-    padded = [list(refs) + [None] * (streams - len(refs)) for refs in references]
-    by_stream = [[refs[i] for refs in padded] for i in range(streams)]
-    metric = BLEU(max_ngram_order=order, tokenize="none", smooth_method="none", force=True)
-    return float(metric.corpus_score(candidates, by_stream).score)
+    return _bleu_orders(candidates, references, order)[f"bleu{order}"]
 
 
 def _ngrams(words: list[str], max_n: int) -> Counter:
@@ -107,6 +109,7 @@ def exact_match(candidates: list[str], references: list[list[str]]) -> float:
 def caption_metrics(candidates: list[str], references: list[list[str]],
                     prefix: str = "") -> dict[str, float]:
     """``bleu1``..``bleu4`` and ``cider``, each key starting with ``prefix``."""
-    out = {f"{prefix}bleu{n}": bleu(candidates, references, n) for n in range(1, MAX_N + 1)}
+    orders = _bleu_orders(candidates, references, MAX_N) if candidates else {}
+    out = {f"{prefix}bleu{n}": orders.get(f"bleu{n}", 0.0) for n in range(1, MAX_N + 1)}
     out[f"{prefix}cider"] = cider_d(candidates, references)
     return out
