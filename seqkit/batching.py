@@ -3,23 +3,39 @@
 - ``StreamBatches``: one long token stream cut into ``B`` parallel rows, read ``bptt`` steps at
   a time. Row ``b`` of chunk ``i + 1`` continues row ``b`` of chunk ``i``, which is what lets
   truncated BPTT carry the hidden state from one chunk to the next.
-- ``BucketBatches``: independent examples grouped by length, padded, in a shuffled order that
-  depends only on the seed and the epoch (so a resumed run sees the same batches).
+- ``BucketBatches``: independent examples grouped by length (a fixed count per batch, or as many
+  as fit a budget of tokens or frames, padding included), decoded and collated by a
+  ``torch.utils.data.DataLoader`` in worker processes. The order depends only on the seed and
+  the epoch (see ``seqkit.loader.plan_batches``), so a resumed run sees the same batches and
+  skips the done ones without decoding them. Under DDP each rank collates only its own share
+  of every batch.
+
+Both carry two typed fields instead of a bag of facts: ``facts`` (numbers about the split that
+evaluation reports beside its metrics, e.g. a perplexity floor) and ``context`` (the plugin's
+own object for its ``evaluate``, e.g. the reference captions; the core never reads it).
+
+Padding: ``pad`` right-pads token ids to ``(B, T_max)``; ``pad_features`` right-pads float
+features ``(T_i, F)`` (spectrograms, frame features) to ``(B, T_max, F)``; both return lengths.
 """
 from __future__ import annotations
 
-import random
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader
 
 from seqkit.errors import SeqkitError
+from seqkit.loader import plan_batches, shard
+
+C = TypeVar("C")
 
 
 class StreamBatches:
     """Contiguous streams: ``ids (N,)`` -> chunks ``(inputs (B, t), targets (B, t))``."""
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, meta: dict | None = None):
+    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, meta: dict | None = None,
+                 *, facts: dict[str, float] | None = None, context: Any = None):
         rows = (ids.numel() - 1) // batch_size
         if rows < 1:
             raise SeqkitError(f"the text has {ids.numel()} tokens: too few for {batch_size} "
@@ -28,7 +44,13 @@ class StreamBatches:
         self.inputs = ids[: rows * batch_size].view(batch_size, rows)
         self.targets = ids[1: rows * batch_size + 1].view(batch_size, rows)
         self.bptt = bptt
-        self.meta = meta or {}
+        self.facts: dict[str, float] = dict(facts or meta or {})
+        self.context = context
+
+    @property
+    def meta(self) -> dict:
+        """Deprecated: the ``facts``."""
+        return self.facts
 
     def __len__(self) -> int:
         return -(-self.inputs.size(1) // self.bptt)
@@ -38,58 +60,115 @@ class StreamBatches:
         """Number of target tokens per epoch."""
         return self.targets.numel()
 
-    def epoch(self, number: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Chunks in stream order; every epoch is the same (the state resets between epochs)."""
+    def epoch(self, number: int, start: int = 0, rank: int = 0,
+              world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Chunks in stream order from chunk ``start`` on; every epoch is the same (the state
+        resets between epochs). Under DDP (``world`` ranks) rank ``r`` reads rows ``r::world``,
+        so each rank carries the state of its own rows."""
+        if world > self.inputs.size(0):
+            raise SeqkitError(f"{world} processes cannot share {self.inputs.size(0)} parallel "
+                              "streams; raise --train.batch-size to at least the process count")
+        inputs, targets = self.inputs[rank::world], self.targets[rank::world]
         for i in range(start, len(self)):
             cut = slice(i * self.bptt, (i + 1) * self.bptt)
-            yield self.inputs[:, cut], self.targets[:, cut]
+            yield inputs[:, cut], targets[:, cut]
 
 
 def pad(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad lists of ids into ``(B, T_max)`` long and return it with the lengths ``(B,)``."""
-    lengths = torch.tensor([len(s) for s in sequences])
-    out = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        out[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-    return out, lengths
+    if not len(sequences):
+        raise SeqkitError("nothing to pad: the batch is empty")
+    tensors = [torch.as_tensor(s, dtype=torch.long) for s in sequences]
+    lengths = torch.tensor([t.numel() for t in tensors])
+    return pad_sequence(tensors, batch_first=True, padding_value=pad_id), lengths
 
 
-class BucketBatches:
+def pad_features(features: Sequence[torch.Tensor],
+                 value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad float features ``(T_i, F...)`` into ``(B, T_max, F...)`` with ``value``.
+
+    Returns the padded batch (dtype of the inputs) and the lengths ``(B,)``. The trailing
+    dimensions must agree (e.g. the same number of mel bins in every spectrogram).
+    """
+    if not len(features):
+        raise SeqkitError("nothing to pad: the batch is empty")
+    shapes = {tuple(f.shape[1:]) for f in features}
+    if any(f.dim() < 1 for f in features) or len(shapes) > 1:
+        raise SeqkitError(f"cannot pad features of shapes {[tuple(f.shape) for f in features]}: "
+                          "every example must be (T_i, F...) with the same F...")
+    lengths = torch.tensor([f.size(0) for f in features])
+    return pad_sequence(list(features), batch_first=True, padding_value=value), lengths
+
+
+class BucketBatches(Generic[C]):
     """Length-bucketed batches of independent examples, for full-BPTT sequence tasks.
 
-    ``length(example)`` orders examples inside each pool of ``pool * batch_size`` examples, so a
-    batch holds examples of similar length (little padding) while the data order stays random.
-    ``collate(list_of_examples)`` turns a batch into tensors.
+    ``length(example)`` (tokens or frames; cheap: no decoding) orders examples inside each pool
+    of ``pool * batch_size`` examples, so a batch holds examples of similar length (little
+    padding) while the data order stays random. A batch holds ``batch_size`` examples, or with
+    ``batch_tokens`` as many as keep ``rows * longest`` within that budget. ``collate(examples)``
+    turns a batch into tensors; it runs in ``workers`` DataLoader processes (or in the loop
+    with 0), so decoding images, audio or video belongs there. ``pin_memory``: page-locked
+    batches for a fast copy to a GPU (default: when CUDA is available).
     """
 
     def __init__(self, examples: Sequence[Any], batch_size: int, length: Callable[[Any], int],
                  collate: Callable[[list], Any], seed: int = 0, shuffle: bool = True,
-                 pool: int = 50, meta: dict | None = None):
+                 pool: int = 50, meta: dict | None = None, *, batch_tokens: int = 0,
+                 workers: int = 0, pin_memory: bool | None = None,
+                 facts: dict[str, float] | None = None, context: C | None = None):
         if not examples:
             raise SeqkitError("no examples to batch: the data split is empty")
-        self.examples, self.batch_size = examples, batch_size
-        self.length, self.collate = length, collate
+        self.examples, self.batch_size, self.batch_tokens = examples, batch_size, batch_tokens
+        self.lengths = [int(length(e)) for e in examples]
+        self.collate, self.workers = collate, workers
         self.seed, self.shuffle, self.pool = seed, shuffle, pool
-        self.meta = meta or {}
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.facts: dict[str, float] = dict(facts or {})
+        self.context = context
+        self._meta = meta or {}
+        if batch_tokens and max(self.lengths) > batch_tokens:
+            longest = max(range(len(examples)), key=self.lengths.__getitem__)
+            raise SeqkitError(f"example {longest} has {self.lengths[longest]} tokens/frames, more "
+                              f"than --train.batch-tokens {batch_tokens}: raise the budget or "
+                              "drop or cut the longest examples")
+        self._len = len(self.plan(0))
+
+    @classmethod
+    def from_config(cls, examples: Sequence[Any], train: Any, length: Callable[[Any], int],
+                    collate: Callable[[list], Any], shuffle: bool = True,
+                    facts: dict[str, float] | None = None,
+                    context: C | None = None) -> "BucketBatches[C]":
+        """Batches sized as a ``TrainConfig`` says: ``batch_size`` or ``batch_tokens``,
+        ``workers`` and ``seed``."""
+        return cls(examples, train.batch_size, length, collate, seed=train.seed, shuffle=shuffle,
+                   batch_tokens=train.batch_tokens, workers=train.workers, facts=facts,
+                   context=context)
+
+    @property
+    def meta(self) -> dict:
+        """Deprecated bag of facts given as ``meta=``; use ``facts`` and ``context``."""
+        return self._meta
 
     def __len__(self) -> int:
-        return -(-len(self.examples) // self.batch_size)
+        """Batches in epoch 0 (with a token budget other epochs may differ by a few)."""
+        return self._len
 
-    def _order(self, number: int) -> list[list[int]]:
-        """Index lists of every batch of epoch ``number``."""
-        order = list(range(len(self.examples)))
-        rng = random.Random(self.seed * 100_003 + number)
-        if self.shuffle:
-            rng.shuffle(order)
-        size = self.batch_size * self.pool
-        pools = [sorted(order[i: i + size], key=lambda j: self.length(self.examples[j]))
-                 for i in range(0, len(order), size)]
-        batches = [p[i: i + self.batch_size] for p in pools for i in range(0, len(p), self.batch_size)]
-        if self.shuffle:
-            rng.shuffle(batches)
-        return batches
+    def plan(self, number: int, world: int = 1) -> list[list[int]]:
+        """Example indices of every (global) batch of epoch ``number``."""
+        return plan_batches(self.lengths, self.batch_size, self.batch_tokens,
+                            self.seed * 100_003 + number, self.shuffle, self.pool, world)
 
-    def epoch(self, number: int, start: int = 0) -> Iterator[Any]:
-        """The collated batches of epoch ``number`` from batch ``start`` on."""
-        for indices in self._order(number)[start:]:
-            yield self.collate([self.examples[i] for i in indices])
+    def epoch(self, number: int, start: int = 0, rank: int = 0, world: int = 1) -> Iterator[Any]:
+        """The collated batches of epoch ``number`` from batch ``start`` on (the skipped ones are
+        never decoded); under DDP, rank ``rank``'s share of each, collated on that rank only."""
+        mine = [shard(indices, rank, world) for indices in self.plan(number, world)[start:]]
+        if not mine:
+            return iter(())
+        # Our own generator: the DataLoader draws its workers' seeds from it, not from the
+        # global RNG that dropout uses (a resumed run must draw the same numbers).
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + number)
+        loader = DataLoader(self.examples, batch_sampler=mine, collate_fn=self.collate,
+                            num_workers=self.workers, pin_memory=self.pin_memory,
+                            generator=generator)
+        return iter(loader)
