@@ -21,7 +21,7 @@ from seqkit.data import Source
 from seqkit.errors import SeqkitError
 from seqkit.task import TaskData
 from seqkit.tokenizers import TextTokenizer
-from seqkit_caption.backbones import hf_config, is_hf
+from seqkit.vision import hf_config, is_hf
 from seqkit_caption.config import CaptionConfig
 from seqkit_caption.images import ImageLoader
 from seqkit_caption.scenes import make_scenes, scene_refs
