@@ -121,8 +121,9 @@ def prefix_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor | None = N
             else:
                 classes = range(frame.numel())
             beams = _extend(beams, frame.tolist(), list(classes), blank)
-            ranked = sorted(beams.items(), key=lambda kv: -_logadd(*kv[1]))
-            beams = dict(ranked[:beam])
+            scored = [(_logadd(*scores), prefix) for prefix, scores in beams.items()]
+            scored = sorted((s for s in scored if s[0] > NEG_INF), key=lambda s: -s[0])[:beam]
+            beams = {prefix: beams[prefix] for _, prefix in scored}  # impossible ones dropped
         hyps = [(list(prefix), _logadd(*scores)) for prefix, scores in beams.items()]
         results.append(sorted(hyps, key=lambda h: -h[1]))
     return results
@@ -134,19 +135,19 @@ class WordHypothesis:
 
     words: list[str]  # the decoded words
     tokens: list[int]  # class ids, word boundaries included, none at either end
-    score: float  # acoustic log-probability of the best alignment + weighted LM score
+    score: float  # log-prob of the best alignment + lm_weight * LM log-prob + word_score per word
 
 
-def _write_lexicon(path: Path, lexicon: dict[str, list[list[int]]], boundary: int) -> None:
-    """Write a flashlight lexicon file, tokens named ``t<id>``, every spelling ending in the
-    boundary token."""
+def _write_lexicon(path: Path, lexicon: dict[str, list[list[int]]]) -> None:
+    """Write a flashlight lexicon file (``word t3 t1 t2`` per spelling), class ids named
+    ``t<id>`` so that no character of the vocabulary needs escaping."""
     lines = []
     for word, spellings in lexicon.items():
         if not word or any(ch.isspace() for ch in word):
             raise SeqkitError(f"lexicon word {word!r} is empty or holds whitespace; words are "
                               f"single tokens without spaces.")
         for spelling in spellings:
-            lines.append(" ".join([word] + [f"t{t}" for t in spelling] + [f"t{boundary}"]))
+            lines.append(" ".join([word] + [f"t{t}" for t in spelling]))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -158,8 +159,8 @@ def lexicon_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor | None,
     """Word-level CTC beam search: only words of ``lexicon``, optionally scored by a KenLM model.
 
     ``log_probs (B, S, C)``, ``lengths (B,)``. ``lexicon`` maps each word to its spellings as
-    class ids (e.g. ``{"cab": [[3, 1, 2]]}``); ``boundary`` is the class that ends a word (a
-    space or ``|`` character class). ``lm`` is a KenLM file (ARPA or binary) over the same words;
+    class ids (e.g. ``{"cab": [[3, 1, 2]]}``); ``boundary`` is the class between words (a space
+    or ``|`` character class), optional at the start and the end. ``lm`` is a KenLM file (ARPA or binary) over the same words;
     without it every word scores ``word_score``. Runs torchaudio's ``ctc_decoder`` (flashlight;
     best alignment, not the sum) on the CPU. Returns ``nbest`` hypotheses per row, best first.
     """
@@ -177,10 +178,17 @@ def lexicon_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor | None,
     if not 0 <= boundary < classes or boundary == blank:
         raise SeqkitError(f"boundary={boundary} must be a class (0..{classes - 1}) other than "
                           f"the blank.")
+    bad = [w for w, spellings in lexicon.items() if not spellings or any(
+        not spelling or any(not 0 <= t < classes or t == blank for t in spelling)
+        for spelling in spellings)]
+    if not lexicon or bad:
+        raise SeqkitError(f"the lexicon is empty or spells {bad[:3]} with no class ids, the blank "
+                          f"or ids outside 0..{classes - 1}; map each word to non-empty lists of "
+                          f"class ids.")
     names = [f"t{i}" for i in range(classes)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lexicon.txt"
-        _write_lexicon(path, lexicon, boundary)
+        _write_lexicon(path, lexicon)
         decoder = ctc_decoder(lexicon=str(path), tokens=names, lm=None if lm is None else str(lm),
                               nbest=nbest, beam_size=beam, lm_weight=lm_weight,
                               word_score=word_score, blank_token=names[blank],
