@@ -179,3 +179,90 @@ def test_image_grid_gives_cells_with_positions():
 def test_bad_settings_and_inputs_are_clear_errors(call, message):
     with pytest.raises(SeqkitError, match=message):
         call()
+
+
+# Hugging Face models: tiny random ones saved to a temporary folder.
+
+@pytest.fixture(scope="module")
+def tiny_hf_resnet(tmp_path_factory):
+    """A 2-stage HF ResNet (12 channels out) with an image processor of odd statistics."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("hf") / "tiny-resnet"
+    config = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 12],
+                                       depths=[1, 1], layer_type="basic")
+    torch.manual_seed(0)
+    transformers.ResNetModel(config).save_pretrained(folder)
+    transformers.ConvNextImageProcessor(image_mean=[0.5, 0.4, 0.3],
+                                        image_std=[0.2, 0.25, 0.3]).save_pretrained(folder)
+    return folder
+
+
+def test_frame_frontend_over_a_hugging_face_model(tiny_hf_resnet):
+    frontend = FrameFrontend(load_backbone(f"hf:{tiny_hf_resnet}"), 33, finetune_from="encoder")
+    features, _ = frontend(clips(33, 33), torch.tensor([7, 4, 1]))
+    assert features.shape == (B, T, 12) and torch.count_nonzero(features[2, 1:]) == 0
+    assert torch.allclose(frontend.mean.flatten(), torch.tensor([0.5, 0.4, 0.3]))
+    model = frontend.body.model.model
+    assert not any(p.requires_grad for p in model.embedder.parameters())
+    assert all(p.requires_grad for p in model.encoder.parameters())
+
+
+def plant_remote_code(folder, marker, model_type=None):
+    """Make ``folder`` ask for its own Python: ``auto_map`` entries pointing at evil.py, which
+    writes ``marker`` when imported."""
+    (folder / "evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import PretrainedConfig, PreTrainedModel\n"
+        "class EvilConfig(PretrainedConfig):\n    model_type = 'evil-net'\n"
+        "class EvilModel(PreTrainedModel):\n    config_class = EvilConfig\n")
+    for name, classes in [("config.json", {"AutoConfig": "evil.EvilConfig",
+                                           "AutoModel": "evil.EvilModel"}),
+                          ("preprocessor_config.json", {"AutoImageProcessor": "evil.EvilConfig"})]:
+        fields = json.loads((folder / name).read_text())
+        fields["auto_map"] = classes
+        if model_type and name == "config.json":
+            fields["model_type"] = model_type
+        (folder / name).write_text(json.dumps(fields))
+
+
+@pytest.fixture
+def no_prompt(monkeypatch):
+    """Record any attempt to ask the user (transformers' "run the custom code? [y/N]")."""
+    asked = []
+
+    def refuse(prompt=""):
+        asked.append(prompt)
+        raise EOFError("no one is there to answer")
+
+    monkeypatch.setattr("builtins.input", refuse)
+    return asked
+
+
+def test_a_known_model_type_loads_without_running_the_folder_code(tiny_hf_resnet, tmp_path,
+                                                                   no_prompt):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_hf_resnet, folder)
+    marker = tmp_path / "ran"
+    plant_remote_code(folder, marker)
+    config = hf_config(str(folder))
+    assert type(config).__module__.startswith("transformers.models.resnet")
+    for backbone in (hf_backbone(str(folder)), hf_backbone(f"hf:{folder}", config, False)):
+        assert type(backbone.body[0][1].model).__name__ == "ResNetModel"
+    assert not marker.exists() and no_prompt == []
+
+
+def test_a_model_only_its_own_code_can_load_is_refused_without_asking(tiny_hf_resnet, tmp_path,
+                                                                      no_prompt):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_hf_resnet, folder)
+    marker = tmp_path / "ran"
+    plant_remote_code(folder, marker, model_type="evil-net")
+    with pytest.raises(SeqkitError, match="model config of .*auto_map.*never runs such code"):
+        hf_config(str(folder))
+    with pytest.raises(SeqkitError, match="vision model of .*never runs such code"):
+        load_backbone(f"hf:{folder}")
+    assert not marker.exists() and no_prompt == []

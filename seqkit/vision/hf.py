@@ -53,6 +53,15 @@ class HFGrid(nn.Module):
         return hidden.transpose(1, 2).reshape(hidden.size(0), hidden.size(2), *grid)
 
 
+def _refusal(what: str, backbone: str, err: Exception) -> SeqkitError:
+    """A clear error for a failed load; transformers' advice to trust remote code is replaced."""
+    if "trust_remote_code" in str(err):
+        return SeqkitError(f"cannot load the Hugging Face {what} of '{backbone}': it needs Python "
+                           "code shipped with the model (auto_map), and seqkit never runs such "
+                           "code; use a model whose type transformers provides")
+    return SeqkitError(f"cannot load the Hugging Face {what} of '{backbone}': {err}")
+
+
 def hf_config(backbone: str):
     """The ``transformers`` config of a Hugging Face backbone name or config folder (read once,
     kept with a run), without running any code the folder ships."""
@@ -61,9 +70,7 @@ def hf_config(backbone: str):
     try:
         return AutoConfig.from_pretrained(hf_location(str(backbone)), **NO_REMOTE_CODE)
     except (OSError, ValueError, KeyError) as err:
-        raise SeqkitError(f"cannot load the Hugging Face model config of '{backbone}': {err} "
-                          "(seqkit never runs code shipped with a model: use a model type that "
-                          "transformers provides)") from err
+        raise _refusal("model config", backbone, err) from err
 
 
 def _statistics(where: str) -> tuple[tuple, tuple]:
@@ -93,7 +100,7 @@ def hf_backbone(backbone: str, config=None, load_weights: bool = True) -> Backbo
             model = AutoModel.from_config(config if config is not None else hf_config(backbone),
                                           **NO_REMOTE_CODE)
     except (OSError, ValueError, KeyError) as err:
-        raise SeqkitError(f"cannot load the Hugging Face vision model '{backbone}': {err}") from err
+        raise _refusal("vision model", backbone, err) from err
     mean, std = _statistics(where) if load_weights else (IMAGENET_MEAN, IMAGENET_STD)
     model = model.float()
     return Backbone([("model", HFGrid(model))], list(model.named_children()), mean, std,
