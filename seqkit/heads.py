@@ -27,7 +27,7 @@ def masked_step_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Te
 
     One class per step (softmax); padded steps (mask 0) count for nothing, whatever their target.
     """
-    losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+    losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     return (losses * mask).sum() / mask.sum().clamp(min=1)
 
 
@@ -41,7 +41,7 @@ def multilabel_step_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torc
     if targets.shape != logits.shape:
         raise SeqkitError(f"multilabel targets must have the logits' shape {tuple(logits.shape)} "
                           f"(one 0/1 column per tag); got {tuple(targets.shape)}.")
-    losses = F.binary_cross_entropy_with_logits(logits.float(), targets.float(),
+    losses = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype),
                                                 pos_weight=pos_weight, reduction="none")
     mask = mask.to(losses.dtype)
     return (losses * mask[..., None]).sum() / (mask.sum() * logits.shape[-1]).clamp(min=1)
