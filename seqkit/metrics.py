@@ -59,15 +59,19 @@ def bleu(candidates: Sequence[str], references: References, max_order: int = 4,
     if smooth not in BLEU.SMOOTH_DEFAULTS:
         raise SeqkitError(f"unknown BLEU smoothing {smooth!r}; use one of "
                           f"{sorted(BLEU.SMOOTH_DEFAULTS)}.")
-    metric = BLEU(max_ngram_order=max_order, tokenize=tokenize, smooth_method=smooth,
+    # Counted once without smoothing (add-k smoothing would change the counts in place), then
+    # scored per order by sacrebleu's own formula with the smoothing asked for.
+    metric = BLEU(max_ngram_order=max_order, tokenize=tokenize, smooth_method="none",
                   lowercase=lowercase, force=True)
     score = metric.corpus_score(list(candidates), _streams(refs))
-    out: dict = {"bleu": float(score.score)}
+    out: dict = {}
     for n in range(1, max_order + 1):
         order_n = BLEU.compute_bleu(list(score.counts[:n]), list(score.totals[:n]),
                                     score.sys_len, score.ref_len, smooth_method=smooth,
                                     max_ngram_order=n)
         out[f"bleu{n}"] = float(order_n.score)
+    out["bleu"] = out[f"bleu{max_order}"]
+    metric.smooth_method = smooth  # the signature names the smoothing used
     out["brevity_penalty"] = float(score.bp)
     out["length_ratio"] = score.sys_len / score.ref_len if score.ref_len else 0.0
     out["signature"] = str(metric.get_signature())
