@@ -1,4 +1,5 @@
-"""Caption metrics: CIDEr-D on a worked example computed by hand, BLEU, exact match."""
+"""Caption metrics: CIDEr-D on worked examples computed by hand (clipping of repeated n-grams
+included) and against coco-caption, BLEU through the core's sacrebleu, exact match."""
 from __future__ import annotations
 
 import math
@@ -50,6 +51,39 @@ def test_cider_d_matches_coco_caption():
         {i: [c] for i, c in enumerate(candidates)})
     assert cider_d(candidates, references) == pytest.approx(score, rel=1e-9)
     assert cider_d_scores(candidates, references) == pytest.approx(list(per_image), rel=1e-9)
+
+
+def test_cider_d_clips_repeated_ngrams():
+    # Two images, every n-gram in one image's references only: idf = log 2 = v for all.
+    # Image 1: "x x x" against "x y". Unigram vectors (x: 3v) and (x: v, y: v); the candidate's
+    # count is clipped at the reference's before the dot product: min(3v, v) * v = v^2, so the
+    # cosine is v^2 / (3v * sqrt(2) v) = 1 / (3 sqrt 2), where unclipped it would be 1 / sqrt 2.
+    # No common bigram; one word too long: penalty exp(-1 / 72).
+    scores = cider_d_scores(["x x x", "z"], [["x y"], ["z w"]])
+    clipped = 10 * (1 / (3 * math.sqrt(2))) * math.exp(-1 / 72) / 4
+    assert scores[0] == pytest.approx(clipped, rel=1e-12)
+    assert scores[0] == pytest.approx(0.5811281, abs=1e-6)
+    # Saying the one right word more often never helps: "x" alone scores 3 times as much.
+    alone = cider_d_scores(["x", "z"], [["x y"], ["z w"]])[0]
+    assert alone == pytest.approx(10 * (1 / math.sqrt(2)) * math.exp(-1 / 72) / 4, rel=1e-12)
+    assert scores[0] == pytest.approx(alone / 3, rel=1e-12)
+
+
+def test_cider_d_matches_coco_caption_on_repeated_words():
+    pycocoevalcap = pytest.importorskip("pycocoevalcap.cider.cider", reason="pycocoevalcap "
+                                        "(the coco-caption reference) is not installed")
+    candidates = ["a dog a dog a dog", "snow snow snow snow snow", "the the the cat on the mat",
+                  "a man and a man on a bike", "a red red red bus"]
+    references = [["a dog runs on the grass", "a brown dog on a lawn"],
+                  ["two dogs playing in the snow", "dogs run in snow", "snow on the snow"],
+                  ["the cat sat on the mat", "a cat on a mat"],
+                  ["a man and a woman on a bike", "a man rides a bike", "a man on a red bike"],
+                  ["a red bus on the road", "a red double decker bus"]]
+    score, per_image = pycocoevalcap.Cider().compute_score(
+        {i: refs for i, refs in enumerate(references)},
+        {i: [c] for i, c in enumerate(candidates)})
+    assert cider_d_scores(candidates, references) == pytest.approx(list(per_image), rel=1e-9)
+    assert cider_d(candidates, references) == pytest.approx(score, rel=1e-9)
 
 
 def test_bleu_uses_every_reference():
