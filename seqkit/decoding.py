@@ -7,9 +7,17 @@ A *step function* is the single-step form of a decoder::
 ``state`` is ``None`` or a nested tuple/list/dict (or dataclass) of batch-first tensors (dim 0
 indexes the N rows). The decoders never look inside it; they only expand or reorder its rows
 with :func:`repeat_rows` and :func:`select_rows`, so an RNN language model, an attention decoder
-carrying its encoder memory, or a toy bigram table are all decoded by the same code. Every
-function runs under ``torch.no_grad()``, leaves the model's train/eval mode alone, and creates
-its tensors on the device of ``start``.
+or a toy bigram table are all decoded by the same code.
+
+What a step reads but never changes (an encoder's memory) goes in ``memory`` instead: the same
+kind of nested batch-first structure, passed to every call as ``step(tokens, state, memory)``.
+Beam search expands it once to ``N * K`` rows and never reorders it (every beam of an input
+reads the same memory rows); only the state and the history follow the beams.
+
+Every function runs under ``torch.no_grad()``, leaves the model's train/eval mode alone and
+every global setting as it found it (decoders of seqkit take single steps by cell math, which
+never reaches oneDNN's slow one-step RNN calls), and creates its tensors on the device of
+``start``.
 """
 
 from __future__ import annotations
@@ -23,27 +31,26 @@ import torch
 from torch import Tensor
 
 State = Any  # None, a tensor, or a nested tuple/list/dict/dataclass of batch-first tensors
-StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
+StepFn = Callable[..., tuple[Tensor, State]]  # (tokens, state[, memory]) -> (logits, state)
 Hypothesis = tuple[list[int], float]  # (tokens without start and eos, normalized score)
 
 def _decoding(fn: Callable) -> Callable:
-    """Run a decoder without gradients and with PyTorch's native CPU RNN kernels.
-
-    oneDNN's fused RNN prepares its weights on every call: cheap for a training batch, but
-    about ten times slower than the native kernel for the one-step calls of decoding.
-    """
+    """Run a decoder without gradients (and without touching any global setting, so that
+    concurrent callers such as a demo's callbacks cannot see each other's)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        onednn = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = False
-        try:
-            with torch.no_grad():
-                return fn(*args, **kwargs)
-        finally:
-            torch.backends.mkldnn.enabled = onednn
+        with torch.no_grad():
+            return fn(*args, **kwargs)
 
     return wrapper
+
+
+def _stepper(step: StepFn, memory: State) -> Callable[[Tensor, State], tuple[Tensor, State]]:
+    """``step`` as a two-argument function: ``memory`` (if any) bound as its third argument."""
+    if memory is None:
+        return step
+    return lambda tokens, state: step(tokens, state, memory)
 
 
 def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
@@ -152,7 +159,8 @@ def _generate(step: StepFn, state: State, start: Tensor, max_len: int,
 
 @_decoding
 def greedy(step: StepFn, state: State, start: Tensor, max_len: int,
-           eos: Optional[int] = None, pad: Optional[int] = None) -> Tensor:
+           eos: Optional[int] = None, pad: Optional[int] = None,
+           memory: State = None) -> Tensor:
     """Decode by always taking the most likely next token.
 
     Args:
@@ -163,23 +171,25 @@ def greedy(step: StepFn, state: State, start: Tensor, max_len: int,
         eos: end token; after a row emits it, its later positions hold ``pad``. Decoding stops
             early once every row has emitted it.
         pad: filler after eos; defaults to ``eos``.
+        memory: what every step reads unchanged, passed as ``step(tokens, state, memory)``;
+            ``None``: ``step(tokens, state)``.
 
     Returns:
         ``(N, L)`` long tensor of generated tokens, ``L <= max_len``.
     """
-    return _generate(step, state, start, max_len, lambda logits: logits.argmax(dim=-1),
-                     eos, pad)
+    return _generate(_stepper(step, memory), state, start, max_len,
+                     lambda logits: logits.argmax(dim=-1), eos, pad)
 
 
 @_decoding
 def sample(step: StepFn, state: State, start: Tensor, max_len: int,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
            eos: Optional[int] = None, generator: Optional[torch.Generator] = None,
-           pad: Optional[int] = None) -> Tensor:
+           pad: Optional[int] = None, memory: State = None) -> Tensor:
     """Decode by sampling each next token from the model's (filtered) distribution.
 
     Args:
-        step, state, start, max_len, eos, pad: as in :func:`greedy`.
+        step, state, start, max_len, eos, pad, memory: as in :func:`greedy`.
         temperature: logits are divided by it; ``<= 0`` means greedy decoding.
         top_k, top_p: restrict the choice as in :func:`filter_logits`.
         generator: ``torch.Generator`` on the device of the logits, for reproducible draws.
@@ -188,14 +198,14 @@ def sample(step: StepFn, state: State, start: Tensor, max_len: int,
         ``(N, L)`` long tensor of generated tokens, ``L <= max_len``.
     """
     if temperature <= 0:
-        return greedy(step, state, start, max_len, eos=eos, pad=pad)
+        return greedy(step, state, start, max_len, eos=eos, pad=pad, memory=memory)
 
     def pick(logits: Tensor) -> Tensor:
         logits = filter_logits(logits.float() / temperature, top_k, top_p)
         probs = logits.softmax(dim=-1)  # (N, V)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
-    return _generate(step, state, start, max_len, pick, eos, pad)
+    return _generate(_stepper(step, memory), state, start, max_len, pick, eos, pad)
 
 
 def _length_penalty(length: int, alpha: float) -> float:
@@ -274,7 +284,8 @@ def _advance(cand: Tensor, state: State, history: Tensor) -> tuple:
 
 @_decoding
 def beam_search(step: StepFn, state: State, start: Tensor, eos: int, beam_size: int,
-                max_len: int, length_penalty: float = 1.0) -> list[list[Hypothesis]]:
+                max_len: int, length_penalty: float = 1.0,
+                memory: State = None) -> list[list[Hypothesis]]:
     """Batched beam search: one ``step`` call per time step for all ``N * beam_size`` rows.
 
     Beams are scored by summed log-probs. Each step, every live beam extended by ``eos`` is a
@@ -291,6 +302,9 @@ def beam_search(step: StepFn, state: State, start: Tensor, eos: int, beam_size: 
         beam_size: K, the live beams kept per input.
         max_len: most tokens generated, eos included.
         length_penalty: GNMT exponent alpha.
+        memory: what every step reads unchanged (an encoder memory) for the N inputs: expanded
+            once to ``N * beam_size`` rows and passed as ``step(tokens, state, memory)``,
+            never reordered (an input's beams all read its rows).
 
     Returns:
         Per input, up to K ``(tokens, score)`` pairs, best first; tokens exclude the start
@@ -302,6 +316,7 @@ def beam_search(step: StepFn, state: State, start: Tensor, eos: int, beam_size: 
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     n, k = start.size(0), beam_size
     state = repeat_rows(state, k)
+    step = _stepper(step, repeat_rows(memory, k))
     tokens = start.long().repeat_interleave(k)  # (N*K,)
     scores = torch.full((n, k), float("-inf"), device=start.device)
     scores[:, 0] = 0.0  # the K copies are identical at t=0: only the first one is live
@@ -321,11 +336,12 @@ def beam_search(step: StepFn, state: State, start: Tensor, eos: int, beam_size: 
 
 
 def beam_best(step: StepFn, state: State, start: Tensor, eos: int, beam_size: int,
-              max_len: int, length_penalty: float = 1.0) -> list[list[int]]:
+              max_len: int, length_penalty: float = 1.0,
+              memory: State = None) -> list[list[int]]:
     """Run :func:`beam_search` and return only the best token list of each of the N inputs.
 
     Tokens exclude the start token and the final eos; an input with no hypothesis at all
     (every token impossible) gets ``[]``.
     """
-    hyps = beam_search(step, state, start, eos, beam_size, max_len, length_penalty)
+    hyps = beam_search(step, state, start, eos, beam_size, max_len, length_penalty, memory)
     return [h[0][0] if h else [] for h in hyps]

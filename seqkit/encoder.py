@@ -12,16 +12,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqkit.cells import RNN, Cell, State
+from seqkit.cells import RNN, Cell, State, state_parts
 
 
 @dataclass
 class Memory:
-    """What an encoder hands on."""
+    """What an encoder hands on (every tensor batch-first, so decoding can expand its rows)."""
 
     features: torch.Tensor  # (B, S, H) one vector per source position
     mask: torch.Tensor  # (B, S) bool, True at real (non-padding) positions
     state: State | None = None  # the RNN's final batch-first state, if there is an RNN
+    keys: torch.Tensor | None = None  # (B, S, A) features projected by a decoder's attention
+
+    def summary(self) -> torch.Tensor:
+        """One vector per row ``(B, D)`` to start a decoder from: the RNN's final state, all
+        layers, directions and parts side by side (``D = parts * layers * dirs * H``), or
+        without an RNN the mean of the real positions' features (``D = H``)."""
+        if self.state is not None:
+            return torch.cat([part.flatten(1) for part in self.state], 1)
+        mask = self.mask.unsqueeze(-1).to(self.features.dtype)
+        return (self.features * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
 def lengths_to_mask(lengths: torch.Tensor | None, batch: int, steps: int,
@@ -58,6 +68,9 @@ class Encoder(nn.Module):
         self.rnn = (RNN(cell, frontend_size, hidden_size, num_layers, dropout, bidirectional)
                     if hidden_size else None)
         self.output_size = self.rnn.output_size if self.rnn else frontend_size
+        # the width of Memory.summary(): the flattened final state, or the mean feature
+        self.summary_size = (state_parts(cell) * num_layers * self.output_size if self.rnn
+                             else frontend_size)
 
     def forward(self, inputs, lengths: torch.Tensor | None = None) -> Memory:
         """Encode a batch; ``lengths (B,)`` marks padding for variable-length inputs."""

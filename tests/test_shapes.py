@@ -3,7 +3,7 @@ dimension fails loudly, and the consistency of incremental decoding with teacher
 import pytest
 import torch
 
-from seqkit.cells import RNN, last_layer
+from seqkit.cells import RNN, CellStack, last_layer
 from seqkit.decoder import Decoder
 from seqkit.encoder import Encoder, Memory, TokenEmbedding, lengths_to_mask
 from seqkit.heads import StepClassifier, ctc_loss, masked_step_loss
@@ -54,24 +54,78 @@ def test_language_model_decoder_shapes(cell):
     assert all(s.shape == (B, L, H) for s in state["rnn"])
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("attention,feeding", [("bahdanau", False), ("bahdanau", True),
                                                ("luong", True), ("luong", False)])
-def test_attending_decoder_step_matches_teacher_forcing(attention, feeding):
+def test_attending_decoder_step_matches_teacher_forcing(attention, feeding, cell):
     torch.manual_seed(0)
     memory = Memory(torch.randn(B, S, 2 * H), lengths_to_mask(torch.tensor([5, 3, 2]), B, S,
                                                               torch.device("cpu")))
-    decoder = Decoder(V, E, H, num_layers=L, attention=attention, memory_size=2 * H,
-                      input_feeding=feeding, gate=attention == "bahdanau").eval()
+    decoder = Decoder(V, E, H, num_layers=L, cell=cell, attention=attention, memory_size=2 * H,
+                      input_feeding=feeding, gate=attention == "bahdanau",
+                      bridge_size=2 * H).eval()
+    assert isinstance(decoder.rnn, CellStack) and len(decoder.rnn.cells) == L
     tokens = torch.randint(0, V, (B, T))
     logits, _, weights = decoder(tokens, memory=memory, return_attention=True)
     assert logits.shape == (B, T, V) and weights.shape == (B, T, S)
     torch.testing.assert_close(weights.sum(-1), torch.ones(B, T))
     assert weights[2, :, 2:].abs().max() == 0  # never attends to padding
     state, stepped = decoder.start(memory), []
+    assert "features" not in state and "keys" not in state  # the memory is not in the state
+    prepared = decoder.prepare(memory)
+    for t in range(T):
+        step_logits, state = decoder.step(tokens[:, t], state, prepared)
+        stepped.append(step_logits)
+    torch.testing.assert_close(torch.stack(stepped, 1), logits)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_cell_stack_equals_the_fused_rnn_with_the_same_weights(cell):
+    torch.manual_seed(1)
+    fused, stack = RNN(cell, E, H, num_layers=L), CellStack(cell, E, H, num_layers=L)
+    with torch.no_grad():
+        for i, module in enumerate(stack.cells):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(module, name).copy_(getattr(fused.rnn, f"{name}_l{i}"))
+    x = torch.randn(B, T, E)
+    start = tuple(torch.randn(B, L, H) for _ in range(2 if cell == "lstm" else 1))
+    want, want_state = fused(x, start)
+    got, got_state = stack(x, start)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got_state, want_state)
+    stepped, state = [], start  # and the fused module's own single-step form
+    for t in range(T):
+        out, state = fused.step(x[:, t], state)
+        stepped.append(out)
+    torch.testing.assert_close(torch.stack(stepped, 1), want)
+    torch.testing.assert_close(state, want_state)
+
+
+def test_language_model_step_never_changes_the_onednn_setting(monkeypatch):
+    decoder = Decoder(V, E, H, num_layers=L, cell="gru").eval()
+    tokens = torch.randint(0, V, (B, T))
+    logits, _ = decoder(tokens)
+    flips = []
+    real = torch.backends.mkldnn
+
+    class Watch:  # records every write of torch.backends.mkldnn.enabled
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __setattr__(self, name, value):
+            flips.append((name, value))
+            setattr(real, name, value)
+
+    monkeypatch.setattr(torch.backends, "mkldnn", Watch())
+    from seqkit.decoding import greedy
+
+    greedy(decoder.step, None, tokens[:, 0], 4)
+    state, stepped = None, []
     for t in range(T):
         step_logits, state = decoder.step(tokens[:, t], state)
         stepped.append(step_logits)
     torch.testing.assert_close(torch.stack(stepped, 1), logits)
+    assert flips == []
 
 
 def test_heads_shapes_and_losses():
