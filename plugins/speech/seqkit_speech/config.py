@@ -1,0 +1,64 @@
+"""The speech task's config. Defaults train a digit recogniser on the built-in eSpeak data in a
+few CPU minutes; the same model reaches FSDD's benchmark with ``--data ../shared/data/fsdd``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from seqkit import TrainConfig
+
+
+@dataclass
+class SynthConfig:
+    """The built-in data: utterances synthesised with eSpeak NG, deterministic by seed."""
+
+    train_utterances: int = 3000  # utterances in the training split
+    valid_utterances: int = 200  # utterances in the validation split
+    test_utterances: int = 200  # utterances in the test split
+    min_digits: int = 1  # shortest digit string (words from the word list count as one)
+    max_digits: int = 4  # longest digit string
+    word_fraction: float = 0.2  # share of utterances that say a word of the small word list
+    rate: tuple[int, int] = (120, 220)  # range of speaking rates, words per minute
+    pitch: tuple[int, int] = (25, 75)  # range of base pitches (eSpeak's 0-99 scale)
+    noise: float = 0.01  # largest standard deviation of added white noise (full scale = 1)
+    seed: int = 0  # seed of the generator; valid and test draw from their own streams
+
+
+@dataclass
+class SpeechConfig:
+    """Log-mel front-end, conv subsampling, an RNN encoder and a CTC head over characters."""
+
+    sample_rate: int = 8000  # the model's rate; every input is resampled to it
+    n_mels: int = 40  # mel bands of the log-mel features
+    win_ms: float = 25.0  # analysis window (FFT size) in milliseconds
+    hop_ms: float = 10.0  # hop between feature frames in milliseconds
+    # utterance: mean/variance of each utterance (offline only); global: statistics of the
+    # training data, saved with the run (streams exactly); none: raw log-mel
+    normalize: Literal["utterance", "global", "none"] = "utterance"
+    conv_channels: int = 32  # channels of the convolutional subsampling stage
+    conv_layers: int = 2  # causal 3x3 conv layers over (time, mel)
+    subsample: int = 2  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
+    frontend_size: int = 128  # the conv stage's output is projected to this width
+    cell: Literal["rnn", "gru", "lstm"] = "lstm"  # recurrent cell of the encoder
+    hidden_size: int = 128  # units per direction
+    num_layers: int = 2  # stacked recurrent layers
+    bidirectional: bool = True  # False: a left-to-right model that can stream
+    dropout: float = 0.1  # between recurrent layers and before the CTC head
+    tokens: Literal["char", "word"] = "char"  # the CTC output units
+    lowercase: bool = True  # lowercase transcripts before tokenising
+    # characters outside the token set in a transcript: error (name the file), drop, or unk
+    oov: Literal["error", "drop", "unk"] = "error"
+    freq_masks: int = 2  # SpecAugment frequency masks per training utterance
+    freq_mask_width: int = 8  # widest frequency mask, in mel bands
+    time_masks: int = 2  # SpecAugment time masks per training utterance
+    time_mask_width: int = 10  # widest time mask, in frames
+    speed: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors drawn in training
+    beam: int = 1  # CTC beam width when evaluating and predicting (1: greedy)
+    max_seconds: float = 30.0  # longest input accepted
+    too_long: Literal["error", "cut"] = "error"  # longer input: an error, or cut with a warning
+    valid_fraction: float = 0.1  # training files held out for validation when the data has none
+    holdout_speakers: tuple[str, ...] = ()  # FSDD: test on these speakers, train on the rest
+    synth: SynthConfig = field(default_factory=SynthConfig)  # the built-in data
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        batch_size=32, optimizer="adamw", lr=2e-3, weight_decay=1e-2, clip=5.0,
+        schedule="cosine", warmup_steps=100, epochs=30, log_every=25))  # see seqkit.TrainConfig

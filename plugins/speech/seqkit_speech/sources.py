@@ -1,0 +1,243 @@
+"""Where speech data comes from: every ``--data`` SOURCE becomes ``{split: [Clip, ...]}``.
+
+- nothing: the built-in eSpeak NG utterances (``seqkit_speech.synth``);
+- a folder in the Free Spoken Digit layout, ``recordings/{digit}_{speaker}_{index}.wav`` (or
+  those files directly): transcript = the digit's word; official split (index 0-4 test,
+  the rest train, the first indices of train for validation), or held-out speakers;
+- a folder in the yesno layout, ``0_1_1_0_1_0_0_1.wav``: 0 = "no", 1 = "yes";
+- a folder with a CSV or TSV of ``path,text`` (a header may name the columns: ``path``,
+  ``file``, ``file_name`` (Hugging Face ``audiofolder``'s ``metadata.csv``), ``audio``;
+  ``text``, ``transcript``, ``transcription``, ``sentence``); files named by a split
+  (``train.csv``, ``valid.tsv``, ``test.csv``) give those splits;
+- ``hf:NAME[:CONFIG]`` (``hf:audiofolder:DIR`` for a local audiofolder): a Hugging Face dataset
+  with an audio column and a text column, read through ``datasets`` without its decoder.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqkit.data import Source, split_of
+from seqkit.errors import SeqkitError
+from seqkit_speech.audio import audio_info, resample
+from seqkit_speech.config import SpeechConfig
+from seqkit_speech.synth import DIGITS, SYNTH_RATE, synth_split
+
+FSDD_NAME = re.compile(r"^(\d)_([^_]+)_(\d+)\.wav$")
+YESNO_NAME = re.compile(r"^[01](_[01])+\.wav$")
+PATH_COLUMNS = ("path", "file", "file_name", "filename", "audio", "wav")
+TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence", "label")
+FSDD_TAKES = 50  # takes per speaker and digit in FSDD
+FSDD_TEST_TAKES = 5  # takes 0-4 are the official test split
+
+
+@dataclass
+class Clip:
+    """One utterance: where its audio is, what it says, and how long it lasts."""
+
+    audio: Any  # a file path, the bytes of a file, or float32 samples (np.ndarray)
+    text: str  # the transcript
+    name: str  # for messages: the file (and CSV line) it came from
+    seconds: float  # duration, for length bucketing
+    rate: int = 0  # sample rate of ``audio`` when it is samples
+    speaker: str = ""  # who speaks, where the layout says so
+
+
+def file_clip(path: Path, text: str, name: str | None = None, speaker: str = "") -> Clip:
+    """A clip of an audio file, its header checked now (missing, empty or not audio: an error
+    that names ``name``)."""
+    frames, rate = audio_info(path, name or str(path))
+    return Clip(path, text, name or str(path), frames / rate, speaker=speaker)
+
+
+def builtin(config: SpeechConfig) -> dict[str, list[Clip]]:
+    """The eSpeak NG utterances of every split."""
+    synth = config.synth
+    counts = {"train": synth.train_utterances, "valid": synth.valid_utterances,
+              "test": synth.test_utterances}
+    rate = config.sample_rate
+    out = {}
+    for split, count in counts.items():
+        utterances = synth_split(synth, split, count)
+        out[split] = [Clip(resample(torch.from_numpy(u.samples), SYNTH_RATE, rate).numpy(),
+                           u.text, f"{split} utterance {i} ({u.voice})",
+                           len(u.samples) / SYNTH_RATE, rate, u.voice)
+                      for i, u in enumerate(utterances)]
+    return out
+
+
+def fsdd_files(folder: Path) -> list[Path] | None:
+    """The recordings of an FSDD-layout folder, or None if it is not one."""
+    base = folder / "recordings" if (folder / "recordings").is_dir() else folder
+    wavs = sorted(p for p in base.iterdir() if p.suffix.lower() == ".wav")
+    return wavs if wavs and all(FSDD_NAME.match(p.name) for p in wavs) else None
+
+
+def fsdd(files: list[Path], config: SpeechConfig) -> dict[str, list[Clip]]:
+    """FSDD splits: official by take index, or ``holdout_speakers`` as the test split."""
+    held = set(config.holdout_speakers)
+    speakers = {FSDD_NAME.match(p.name).group(2) for p in files}
+    if held - speakers:
+        raise SeqkitError(f"--holdout-speakers names {sorted(held - speakers)}, who are not in "
+                          f"the data (its speakers: {', '.join(sorted(speakers))})")
+    valid_takes = round(FSDD_TAKES * config.valid_fraction)
+    out: dict[str, list[Clip]] = {}
+    for path in files:
+        digit, speaker, take = FSDD_NAME.match(path.name).groups()
+        take = int(take)
+        if held:
+            split = "test" if speaker in held else "valid" if take < valid_takes else "train"
+        else:
+            split = ("test" if take < FSDD_TEST_TAKES else
+                     "valid" if take < FSDD_TEST_TAKES + valid_takes else "train")
+        out.setdefault(split, []).append(file_clip(path, DIGITS[int(digit)], speaker=speaker))
+    return out
+
+
+def yesno(files: list[Path], config: SpeechConfig) -> dict[str, list[Clip]]:
+    """yesno splits: the first half of the sorted files test, the rest train (and valid)."""
+    clips = [file_clip(p, " ".join("yes" if b == "1" else "no" for b in p.stem.split("_")))
+             for p in files]
+    half = len(clips) // 2
+    return {"test": clips[:half], **cut_valid(clips[half:], config.valid_fraction)}
+
+
+def cut_valid(clips: list[Clip], fraction: float) -> dict[str, list[Clip]]:
+    """``train`` and (every ``1/fraction``-th clip) ``valid``."""
+    if fraction <= 0 or len(clips) < 2:
+        return {"train": clips}
+    step = max(2, round(1 / fraction))
+    return {"train": [c for i, c in enumerate(clips) if i % step != step - 1],
+            "valid": [c for i, c in enumerate(clips) if i % step == step - 1]}
+
+
+def _columns(header: list[str], table: Path) -> tuple[int, int, bool]:
+    """Indices of the path and text columns, and whether the first row is a header."""
+    names = [h.strip().lower() for h in header]
+    path = next((names.index(n) for n in PATH_COLUMNS if n in names), None)
+    text = next((names.index(n) for n in TEXT_COLUMNS if n in names), None)
+    if path is not None and text is not None:
+        return path, text, True
+    if path is not None or text is not None:
+        raise SeqkitError(f"{table}: the header {header} needs a path column ({', '.join(PATH_COLUMNS)}) "
+                          f"and a text column ({', '.join(TEXT_COLUMNS)})")
+    return 0, 1, False
+
+
+def read_table(table: Path) -> list[Clip]:
+    """The clips of one CSV/TSV file; a bad row is an error naming the file and line."""
+    delimiter = "\t" if table.suffix.lower() == ".tsv" else ","
+    try:
+        rows = list(csv.reader(table.read_text(encoding="utf-8").splitlines(), delimiter=delimiter))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise SeqkitError(f"cannot read {table} as a UTF-8 table of path,text: {err}") from err
+    if not rows:
+        raise SeqkitError(f"{table} is empty; write one path,text row per recording")
+    path_col, text_col, header = _columns(rows[0], table)
+    clips = []
+    for line, row in enumerate(rows, start=1):
+        if (header and line == 1) or not any(cell.strip() for cell in row):
+            continue
+        where = f"{table}:{line}"
+        if len(row) <= max(path_col, text_col):
+            raise SeqkitError(f"{where}: expected path{delimiter}text, got {row}")
+        audio = table.parent / row[path_col].strip()
+        if not audio.is_file():
+            raise SeqkitError(f"{where}: {audio} does not exist; fix the path (relative to "
+                              f"{table.parent}) or remove the row")
+        clips.append(file_clip(audio, row[text_col].strip(), f"{audio} ({where})"))
+    return clips
+
+
+def tables(folder: Path, config: SpeechConfig) -> dict[str, list[Clip]] | None:
+    """Splits of a folder with CSV/TSV tables, or None if it has none."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".tsv"))
+    if not found:
+        return None
+    named = {p: split_of(p.stem) for p in found}
+    if len(found) > 1 and None in named.values():
+        raise SeqkitError(f"{folder} holds several tables ({', '.join(p.name for p in found)}); "
+                          "name each by its split (train.csv, valid.csv, test.csv) or keep one")
+    if None in named.values():
+        clips = read_table(found[0])
+        rest = cut_valid(clips, config.valid_fraction + config.valid_fraction)
+        held = rest.get("valid", [])
+        return {"train": rest["train"], "valid": held[0::2], "test": held[1::2]}
+    out = {split: read_table(p) for p, split in named.items()}
+    if "train" in out and "valid" not in out:
+        out.update(cut_valid(out.pop("train"), config.valid_fraction))
+    return out
+
+
+def huggingface(source: Source) -> dict[str, list[Clip]]:
+    """The splits of a Hugging Face dataset (``hf:audiofolder:DIR``: a local audiofolder)."""
+    from seqkit.data import hf_splits
+
+    try:
+        import datasets
+    except ImportError as err:
+        raise SeqkitError("pip install datasets to read hf: sources") from err
+    if source.name == "audiofolder" and source.config:
+        try:
+            loaded = datasets.load_dataset("audiofolder", data_dir=source.config)
+        except Exception as err:  # datasets raises many types
+            raise SeqkitError(f"cannot load {source}: {err}") from err
+        splits = {{"validation": "valid"}.get(k, k): v for k, v in loaded.items()}
+    else:
+        splits = hf_splits(source)
+    return {name: hf_clips(split, f"{source}[{name}]") for name, split in splits.items()}
+
+
+def hf_clips(split, label: str) -> list[Clip]:
+    """Clips of one ``datasets.Dataset``: its Audio column read as file bytes (no decoder)."""
+    import datasets
+
+    audio_col = next((n for n, f in split.features.items() if isinstance(f, datasets.Audio)), None)
+    text_col = next((n for n in TEXT_COLUMNS if n in split.features), None)
+    if audio_col is None or text_col is None:
+        raise SeqkitError(f"{label} needs an Audio column and a text column ("
+                          f"{', '.join(TEXT_COLUMNS)}); it has {list(split.features)}")
+    split = split.cast_column(audio_col, datasets.Audio(decode=False))
+    clips = []
+    for i, row in enumerate(split):
+        audio, name = row[audio_col], f"{label} row {i}"
+        data = audio.get("bytes") or Path(audio["path"]).read_bytes()
+        frames, rate = audio_info(data, name)
+        clips.append(Clip(data, str(row[text_col]), name, frames / rate))
+    return clips
+
+
+def read_clips(config: SpeechConfig, source: Source) -> dict[str, list[Clip]]:
+    """Every split of ``source``; with ``source.whole``, all clips as one split ``whole``."""
+    if source.kind == "builtin":
+        splits = builtin(config)
+    elif source.kind == "hf":
+        splits = huggingface(source)
+    else:
+        folder = source.path
+        wavs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav")
+        if (files := fsdd_files(folder)) is not None:
+            splits = fsdd(files, config)
+        elif wavs and all(YESNO_NAME.match(p.name) for p in wavs):
+            splits = yesno(wavs, config)
+        elif (found := tables(folder, config)) is not None:
+            splits = found
+        else:
+            raise SeqkitError(f"{folder} is not a speech data folder: give a CSV/TSV of "
+                              "path,text beside the audio, FSDD's recordings/{digit}_{speaker}_"
+                              "{index}.wav, or yesno's 0_1_..._1.wav files")
+    splits = {k: v for k, v in splits.items() if v}
+    if source.whole:
+        return {"whole": [clip for clips in splits.values() for clip in clips]}
+    return splits
+
+
+def samples_of(clip: Clip) -> tuple[np.ndarray, int] | None:
+    """``(samples, rate)`` of an in-memory clip, None for a file."""
+    return (clip.audio, clip.rate) if isinstance(clip.audio, np.ndarray) else None

@@ -1,0 +1,94 @@
+"""The front-end and model at tiny sizes: shapes, padding, causality, SpecAugment, and
+streaming that gives exactly the offline logits and transcript."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from seqkit.errors import SeqkitError
+from seqkit_speech.frontend import SpeechFrontend
+from seqkit_speech.model import SpeechModel
+from seqkit_speech.recognize import decode
+
+B, N, C = 3, 3001, 11  # batch, samples (0.375 s at 8 kHz), classes
+
+
+def streaming_config(tiny_config, **fields):
+    return tiny_config(**{"bidirectional": False, "normalize": "global", **fields})
+
+
+@pytest.mark.parametrize("subsample,layers", [(1, 1), (2, 2), (4, 2), (4, 3)])
+def test_shapes_and_lengths(tiny_config, subsample, layers):
+    config = tiny_config(subsample=subsample, conv_layers=layers)
+    model = SpeechModel(config, C).eval()
+    lengths = torch.tensor([N, 2000, 1203])
+    logits, mask = model(torch.randn(B, N), lengths)
+    frames = (lengths - 200) // 80 + 1  # 25 ms windows, 10 ms hops at 8 kHz
+    assert logits.shape == (B, int(frames[0]) // subsample, C)
+    assert mask.sum(1).tolist() == (frames // subsample).tolist()
+
+
+def test_padding_does_not_change_a_row(tiny_config):
+    torch.manual_seed(0)
+    model = SpeechModel(tiny_config(), C).eval()  # bidirectional, per-utterance normalisation
+    short = torch.randn(1, 1800)
+    alone, _ = model(short)
+    padded = torch.cat([short, torch.zeros(1, N - 1800)], 1)
+    batch = torch.cat([padded, torch.randn(2, N)])
+    together, mask = model(batch, torch.tensor([1800, N, N]))
+    steps = int(mask[0].sum())
+    assert torch.allclose(alone[0], together[0, :steps], atol=1e-5)
+
+
+def test_the_conv_stage_reads_no_future_input(tiny_config):
+    torch.manual_seed(0)
+    frontend = SpeechFrontend(streaming_config(tiny_config, subsample=4)).eval()
+    wave = torch.randn(1, N)
+    changed = wave.clone()
+    changed[:, 2000:] = torch.randn(1, N - 2000)  # sample 2000 falls in mel frame 23
+    first, _ = frontend(wave)
+    second, _ = frontend(changed)
+    same = (first - second).abs().amax(-1)[0] < 1e-6
+    # output frame t reads mel frames up to 4t + 3: frames 0..4 never see frame 23
+    assert same[:5].all() and not same.all()
+
+
+def test_specaugment_masks_in_training_only(tiny_config):
+    frontend = SpeechFrontend(tiny_config(freq_mask_width=5, time_mask_width=4))
+    wave = torch.randn(B, N)
+    torch.manual_seed(1)
+    masked, _ = frontend.train()(wave)
+    plain, _ = frontend.eval()(wave)
+    again, _ = frontend(wave)
+    assert torch.equal(plain, again)
+    assert not torch.allclose(masked, plain)
+
+
+@pytest.mark.parametrize("subsample", [1, 2, 4])
+def test_streaming_equals_offline(tiny_config, subsample):
+    torch.manual_seed(0)
+    config = streaming_config(tiny_config, subsample=subsample, conv_layers=2, num_layers=2)
+    model = SpeechModel(config, C, ([0.5] * 13, [2.0] * 13)).eval()
+    wave = torch.randn(B, 5003)
+    with torch.no_grad():
+        offline, mask = model(wave)
+        rng, state, parts, start = random.Random(subsample), None, [], 0
+        while start < wave.shape[1]:
+            size = rng.choice([1, 37, 80, 160, 333, 1000])
+            logits, state = model.stream(wave[:, start: start + size], state)
+            parts.append(logits)
+            start += size
+    online = torch.cat(parts, 1)
+    assert online.shape == offline.shape and state.frames == offline.shape[1]
+    assert (online - offline).abs().max() < 1e-5
+    lengths = mask.sum(1)
+    assert decode(online, lengths) == decode(offline, lengths)
+
+
+def test_models_that_read_the_whole_utterance_refuse_to_stream(tiny_config):
+    for config in (tiny_config(), streaming_config(tiny_config, bidirectional=True),
+                   tiny_config(bidirectional=False, normalize="utterance")):
+        with pytest.raises(SeqkitError, match="cannot stream"):
+            SpeechModel(config, C).stream(torch.randn(1, 800))
