@@ -88,3 +88,54 @@ def test_unknown_hf_model_is_a_clear_error(tmp_path, tiny_config):
     with pytest.raises(seqkit.SeqkitError, match="cannot load the Hugging Face model config"):
         prepare(tiny_config(backbone=f"hf:{tmp_path / 'nothing-here'}", cut_after=""),
                 Source("builtin"), None)
+
+
+def plant_remote_code(folder, marker, model_type=None):
+    """Put evil.py (writes ``marker`` when imported) in ``folder`` and point its config.json's
+    ``auto_map`` at it, as a hostile run folder would."""
+    import json
+
+    folder.mkdir(exist_ok=True)
+    (folder / "evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import PretrainedConfig\n"
+        "class EvilConfig(PretrainedConfig):\n    model_type = 'evil-net'\n")
+    path = folder / "config.json"
+    fields = json.loads(path.read_text()) if path.is_file() else {}
+    fields["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilConfig"}
+    if model_type:
+        fields["model_type"] = model_type
+    path.write_text(json.dumps(fields))
+
+
+@pytest.fixture
+def no_prompt(monkeypatch):
+    """Record any attempt to ask the user (transformers' "run the custom code? [y/N]")."""
+    asked = []
+
+    def refuse(prompt=""):
+        asked.append(prompt)
+        raise EOFError("no one is there to answer")
+
+    monkeypatch.setattr("builtins.input", refuse)
+    return asked
+
+
+def test_code_planted_in_an_hf_run_folder_is_never_run(tiny_resnet, tiny_config, tmp_path,
+                                                       no_prompt):
+    config = tiny_config(backbone=str(tiny_resnet), cut_after="")
+    check_task(task, config, tmp_path / "run")
+    plant_remote_code(tmp_path / "run" / "encoder", tmp_path / "ran")
+    run = seqkit.load(tmp_path / "run")
+    assert type(run.model.encoder.frontend.body.model.model).__name__ == "ResNetModel"
+    assert not (tmp_path / "ran").exists() and no_prompt == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 7: caption load_assets must read encoder/ "
+                   "only for Hugging Face backbones, through seqkit.vision.hf_config (task.py)")
+def test_a_torchvision_run_ignores_an_encoder_folder(tiny_config, tmp_path, no_prompt):
+    check_task(task, tiny_config(), tmp_path / "run")
+    plant_remote_code(tmp_path / "run" / "encoder", tmp_path / "ran", model_type="evil-net")
+    run = seqkit.load(tmp_path / "run")
+    assert run.model.grid == (4, 4)
+    assert not (tmp_path / "ran").exists() and no_prompt == []
