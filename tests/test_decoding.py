@@ -338,6 +338,61 @@ def test_beam_stops_once_nothing_can_improve():
     assert len(calls) <= 4 and all(c == 3 * 3 for c in calls)      # one call for N*K rows
 
 
+def memory_model(seed: int, seen: list):
+    """``sum_model`` whose logits also depend on a per-row memory ``(N, 1)`` long (a source
+    token); records the memory object of every call."""
+    inner = sum_model(seed)
+    shift = torch.randn(SMALL_V, generator=torch.Generator().manual_seed(seed))
+
+    def step(prev, state, memory):
+        seen.append(memory)
+        logits, state = inner(prev, state)
+        return (logits + memory.float() * shift).log_softmax(-1), state
+    return step
+
+
+def test_memory_is_expanded_once_and_never_reordered():
+    seen: list = []
+    step, starts = memory_model(5, seen), torch.tensor([1, 4, 6])
+    memory = torch.tensor([[0], [3], [1]])
+    hyps = beam_search(step, sum_state(N), starts, EOS, 4, 6, 1.0, memory=memory)
+    assert len(seen) > 1 and all(m is seen[0] for m in seen)  # the same object every step
+    assert seen[0].squeeze(1).tolist() == [0] * 4 + [3] * 4 + [1] * 4  # each row K times
+
+    def inside(prev, state):  # the reference: the memory rides in the state, reordered
+        logits, new = step(prev, state["s"], state["m"])
+        return logits, {"s": new, "m": state["m"]}
+
+    reference = beam_search(inside, {"s": sum_state(N), "m": memory}, starts, EOS, 4, 6, 1.0)
+    assert [[t for t, _ in h] for h in hyps] == [[t for t, _ in h] for h in reference]
+    seen.clear()
+    for tokens in (greedy(step, sum_state(N), starts, 5, eos=EOS, memory=memory),
+                   sample(step, sum_state(N), starts, 5, eos=EOS, memory=memory,
+                          generator=torch.Generator().manual_seed(0))):
+        assert tokens.size(0) == N
+    assert seen and all(m is memory for m in seen)  # passed through as it is
+
+
+def test_decoding_never_touches_the_global_onednn_switch(monkeypatch):
+    writes = []
+    real = torch.backends.mkldnn
+
+    class Watch:  # records every write of torch.backends.mkldnn's settings
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __setattr__(self, name, value):
+            writes.append(name)
+            setattr(real, name, value)
+
+    monkeypatch.setattr(torch.backends, "mkldnn", Watch())
+    step, start = bigram_step(random_log_table(3)), torch.tensor([1, 2, 3])
+    greedy(step, None, start, 5, eos=EOS)
+    sample(step, None, start, 5, eos=EOS, generator=torch.Generator().manual_seed(0))
+    beam_search(step, None, start, EOS, 3, 5)
+    assert writes == []
+
+
 def test_decoding_is_gradient_free_and_keeps_mode():
     torch.manual_seed(0)
     embed, head = torch.nn.Embedding(V, 8), torch.nn.Linear(8, V)
