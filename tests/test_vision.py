@@ -130,7 +130,7 @@ def test_a_frame_tagger_learns_where_the_square_is():
 def test_a_frozen_torchvision_backbone_gets_no_gradient_and_keeps_its_statistics():
     frontend = frame_frontend("resnet18", 33, cut_after="layer2", finetune_from="none",
                               feature_size=11).train()
-    assert frontend.output_size == 11
+    assert frontend.output_size == 11 and frontend.frozen
     before = {k: v.clone() for k, v in frontend.body.state_dict().items()}
     features, _ = frontend(clips(33, 33), torch.tensor([7, 4, 1]))
     features.sum().backward()
@@ -142,6 +142,7 @@ def test_a_frozen_torchvision_backbone_gets_no_gradient_and_keeps_its_statistics
 def test_finetune_from_freezes_only_the_earlier_stages():
     frontend = FrameFrontend(small_cnn(C, (5, 7, 9)), 21, finetune_from="block2").train()
     body = frontend.body
+    assert not frontend.frozen
     assert not any(p.requires_grad for p in body.block1.parameters())
     assert all(p.requires_grad for p in body.block2.parameters())
     assert not body.block1.training and body.block2.training
@@ -155,7 +156,8 @@ def test_finetune_from_freezes_only_the_earlier_stages():
 def test_cutting_after_a_stage():
     assert FrameFrontend(small_cnn(C, (5, 7, 9)), 21, cut_after="block2").output_size == 7
     grid = ImageGrid(load_backbone("resnet18"), 45, cut_after="layer3", positions=False)
-    assert grid.grid == (3, 3) and grid.output_size == 256 and list(grid.body._modules)[-1] == "layer3"
+    assert grid.grid == (3, 3) and grid.output_size == 256
+    assert [name for name, _ in grid.body.named_children()][-1] == "layer3"
 
 
 def test_image_grid_gives_cells_with_positions():

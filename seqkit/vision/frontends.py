@@ -35,6 +35,11 @@ class BackboneBody(nn.Module):
         for module in self._frozen:
             module.requires_grad_(False)
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the whole body is frozen: its features never change, so they may be cached."""
+        return not any(p.requires_grad for p in self.body.parameters())
+
     def train(self, mode: bool = True):
         """Set the mode; frozen stages stay in eval mode."""
         super().train(mode)
