@@ -96,6 +96,16 @@ def test_bleu_uses_every_reference():
         pytest.approx(100 * 5 / 6)
 
 
+def test_bleu_is_coco_captions_unsmoothed_and_untokenised():
+    # No 4-gram in common: BLEU-4 is 0 without smoothing (coco-caption), though 3-grams match.
+    cand, refs = ["the cat sat x on the mat"], [["the cat sat on the mat"]]
+    assert bleu(cand, refs, order=4) == 0.0 and bleu(cand, refs, order=3) > 0.0
+    # Words are split on spaces only: "dog," is not "dog" (2 of 4 unigrams match).
+    assert bleu(["a dog , running"], [["a dog, running"]], order=1) == pytest.approx(50.0)
+    metrics = caption_metrics(cand, refs)
+    assert metrics["bleu4"] == 0.0 and metrics["bleu3"] == bleu(cand, refs, order=3)
+
+
 def test_exact_match_and_keys():
     assert exact_match(["a b", "c"], [["x", "a b"], ["d"]]) == 0.5
     metrics = caption_metrics(CANDIDATES, REFERENCES, prefix="baseline_")
