@@ -9,8 +9,9 @@ Every function takes per-step log-probabilities ``log_probs (B, S, C)`` (batch-f
   of its alignments (Graves 2012; Hannun et al. 2014), written here because torchaudio's decoder
   keeps the best alignment only (its sum mode needs the flashlight build) and works on the CPU
   in float32 only.
-- :func:`lexicon_beam_search`: words from a lexicon, optionally scored by a KenLM model, through
-  torchaudio's ``ctc_decoder`` (needs the ``flashlight-text`` package: the ``ctc`` extra).
+- :class:`LexiconSearch` (and the one-off :func:`lexicon_beam_search`): words from a lexicon,
+  optionally scored by a KenLM model, through torchaudio's ``ctc_decoder`` (needs the
+  ``flashlight-text`` package: the ``ctc`` extra).
 """
 from __future__ import annotations
 
@@ -151,30 +152,11 @@ def _write_lexicon(path: Path, lexicon: dict[str, list[list[int]]]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def lexicon_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor | None,
-                        lexicon: dict[str, list[list[int]]], boundary: int,
-                        lm: str | Path | None = None, beam: int = 8, nbest: int = 1,
-                        blank: int = 0, lm_weight: float = 2.0, word_score: float = 0.0,
-                        ) -> list[list[WordHypothesis]]:
-    """Word-level CTC beam search: only words of ``lexicon``, optionally scored by a KenLM model.
-
-    ``log_probs (B, S, C)``, ``lengths (B,)``. ``lexicon`` maps each word to its spellings as
-    class ids (e.g. ``{"cab": [[3, 1, 2]]}``); ``boundary`` is the class between words (a space
-    or ``|`` character class), optional at the start and the end. ``lm`` is a KenLM file (ARPA or binary) over the same words;
-    without it every word scores ``word_score``. Runs torchaudio's ``ctc_decoder`` (flashlight;
-    best alignment, not the sum) on the CPU. Returns ``nbest`` hypotheses per row, best first.
-    """
-    lengths = _check(log_probs, lengths, blank)
-    try:
-        from torchaudio.models.decoder import ctc_decoder
-        ctc_decoder.__name__  # noqa: B018 - resolving it imports flashlight-text
-    except (ImportError, RuntimeError) as err:
-        raise SeqkitError("lexicon_beam_search needs torchaudio and flashlight-text: "
-                          "pip install -c constraints.txt 'seqkit[ctc]'.") from err
+def _check_lexicon(lexicon: dict, classes: int, blank: int, boundary: int, lm) -> None:
+    """Refuse a lexicon, boundary or LM file that the decoder could not use."""
     if lm is not None and not Path(lm).is_file():
         raise SeqkitError(f"language model file {lm} does not exist; pass a KenLM .arpa or "
                           f".bin file, or lm=None.")
-    classes = log_probs.shape[-1]
     if not 0 <= boundary < classes or boundary == blank:
         raise SeqkitError(f"boundary={boundary} must be a class (0..{classes - 1}) other than "
                           f"the blank.")
@@ -185,25 +167,70 @@ def lexicon_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor | None,
         raise SeqkitError(f"the lexicon is empty or spells {bad[:3]} with no class ids, the blank "
                           f"or ids outside 0..{classes - 1}; map each word to non-empty lists of "
                           f"class ids.")
-    names = [f"t{i}" for i in range(classes)]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "lexicon.txt"
-        _write_lexicon(path, lexicon)
-        decoder = ctc_decoder(lexicon=str(path), tokens=names, lm=None if lm is None else str(lm),
-                              nbest=nbest, beam_size=beam, lm_weight=lm_weight,
-                              word_score=word_score, blank_token=names[blank],
-                              sil_token=names[boundary])
+
+
+class LexiconSearch:
+    """Word-level CTC beam search: only words of a lexicon, optionally scored by a KenLM model.
+
+    Built once (the LM is loaded here), then called on every batch. ``lexicon`` maps each word
+    to its spellings as class ids (e.g. ``{"cab": [[3, 1, 2]]}``); ``boundary`` is the class
+    between words (a space or ``|`` class), optional at the start and the end; ``classes`` is C.
+    ``lm`` is a KenLM file (ARPA or binary) over the same words; without it every word scores
+    ``word_score``. Runs torchaudio's ``ctc_decoder`` (flashlight: best alignment, not the sum)
+    on the CPU; needs the ``ctc`` extra.
+    """
+
+    def __init__(self, lexicon: dict[str, list[list[int]]], boundary: int, classes: int,
+                 lm: str | Path | None = None, beam: int = 8, nbest: int = 1, blank: int = 0,
+                 lm_weight: float = 2.0, word_score: float = 0.0):
+        try:
+            from torchaudio.models.decoder import ctc_decoder
+            ctc_decoder.__name__  # noqa: B018 - resolving the name imports flashlight-text
+        except (ImportError, RuntimeError) as err:
+            raise SeqkitError("LexiconSearch needs torchaudio and flashlight-text: "
+                              "pip install -c constraints.txt 'seqkit[ctc]'.") from err
+        _check_lexicon(lexicon, classes, blank, boundary, lm)
+        self.boundary, self.blank, self.classes = boundary, blank, classes
+        names = [f"t{i}" for i in range(classes)]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "lexicon.txt"
+            _write_lexicon(path, lexicon)
+            self.decoder = ctc_decoder(
+                lexicon=str(path), tokens=names, lm=None if lm is None else str(lm),
+                nbest=nbest, beam_size=beam, lm_weight=lm_weight, word_score=word_score,
+                blank_token=names[blank], sil_token=names[boundary])
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor | None = None
+                 ) -> list[list[WordHypothesis]]:
+        """Decode ``log_probs (B, S, C)`` over ``lengths (B,)``: ``nbest`` per row, best first."""
+        lengths = _check(log_probs, lengths, self.blank)
+        if log_probs.shape[-1] != self.classes:
+            raise SeqkitError(f"log_probs have {log_probs.shape[-1]} classes but the search was "
+                              f"built for {self.classes}.")
         emissions = log_probs.detach().float().cpu().contiguous()
-        found = decoder(emissions, lengths.to(torch.int32))
-    out = []
-    for hyps in found:
-        row = []
-        for hyp in hyps:
-            tokens = hyp.tokens.tolist()
-            while tokens and tokens[0] == boundary:
-                tokens.pop(0)
-            while tokens and tokens[-1] == boundary:
-                tokens.pop()
-            row.append(WordHypothesis(list(hyp.words), tokens, float(hyp.score)))
-        out.append(row)
-    return out
+        found = self.decoder(emissions, lengths.to(torch.int32))
+        return [[self._hypothesis(hyp) for hyp in hyps] for hyps in found]
+
+    def _hypothesis(self, hyp) -> WordHypothesis:
+        """A flashlight result without the boundaries it adds at either end."""
+        tokens = hyp.tokens.tolist()
+        while tokens and tokens[0] == self.boundary:
+            tokens.pop(0)
+        while tokens and tokens[-1] == self.boundary:
+            tokens.pop()
+        return WordHypothesis(list(hyp.words), tokens, float(hyp.score))
+
+
+def lexicon_beam_search(log_probs: torch.Tensor, lengths: torch.Tensor | None,
+                        lexicon: dict[str, list[list[int]]], boundary: int,
+                        lm: str | Path | None = None, beam: int = 8, nbest: int = 1,
+                        blank: int = 0, lm_weight: float = 2.0, word_score: float = 0.0,
+                        ) -> list[list[WordHypothesis]]:
+    """One-off :class:`LexiconSearch` over ``log_probs (B, S, C)`` and ``lengths (B,)``.
+
+    Builds the search (and loads the LM) on every call: for many batches build a
+    :class:`LexiconSearch` once and call it.
+    """
+    search = LexiconSearch(lexicon, boundary, log_probs.shape[-1], lm=lm, beam=beam,
+                           nbest=nbest, blank=blank, lm_weight=lm_weight, word_score=word_score)
+    return search(log_probs, lengths)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqkit.ctc import greedy_decode, lexicon_beam_search, prefix_beam_search
+from seqkit.ctc import LexiconSearch, greedy_decode, lexicon_beam_search, prefix_beam_search
 from seqkit.errors import SeqkitError
 
 torch.set_num_threads(1)
@@ -181,11 +181,17 @@ def test_lexicon_search_keeps_to_words_and_uses_the_lm(flashlight, tmp_path):
     assert [row[1].words for row in fused] == [["cb"]] * 3
 
 
-def test_lexicon_search_reads_several_words(flashlight):
+def test_lexicon_search_reads_several_words_batch_after_batch(flashlight):
+    search = LexiconSearch({"ca": [[4, 2]], "cb": [[4, 3]]}, boundary=SPACE, classes=5)
     frames = [[.9 if c == k else .025 for c in range(5)] for k in [4, 2, 1, 4, 3, 3, 1]]
     log_probs = torch.tensor(frames).log()[None]
-    words, = lexicon_beam_search(log_probs, None, {"ca": [[4, 2]], "cb": [[4, 3]]}, SPACE)
-    assert words[0].words == ["ca", "cb"] and words[0].tokens == [4, 2, 1, 4, 3]
+    words, = search(log_probs)
+    assert words[0].words == ["ca", "cb"] and words[0].tokens == [4, 2, SPACE, 4, 3]
+    # The same search on the next batch; the second row stops after the first word.
+    rows = search(log_probs.repeat(3, 1, 1), torch.tensor([7, 3, 5]))
+    assert [row[0].words for row in rows] == [["ca", "cb"], ["ca"], ["ca", "cb"]]
+    with pytest.raises(SeqkitError, match="built for 5"):
+        search(torch.randn(3, 7, 11).log_softmax(-1))
 
 
 def test_lexicon_search_rejects_bad_input(flashlight):
