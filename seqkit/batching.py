@@ -19,7 +19,7 @@ features ``(T_i, F)`` (spectrograms, frame features) to ``(B, T_max, F)``; both 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -127,6 +127,7 @@ class BucketBatches(Generic[C]):
         self.facts: dict[str, float] = dict(facts or {})
         self.context = context
         self._meta = meta or {}
+        self._persistent: DataLoader | None = None
         if batch_tokens and max(self.lengths) > batch_tokens:
             longest = max(range(len(examples)), key=self.lengths.__getitem__)
             raise SeqkitError(f"example {longest} has {self.lengths[longest]} tokens/frames, more "
@@ -161,14 +162,38 @@ class BucketBatches(Generic[C]):
 
     def epoch(self, number: int, start: int = 0, rank: int = 0, world: int = 1) -> Iterator[Any]:
         """The collated batches of epoch ``number`` from batch ``start`` on (the skipped ones are
-        never decoded); under DDP, rank ``rank``'s share of each, collated on that rank only."""
+        never decoded); under DDP, rank ``rank``'s share of each, collated on that rank only.
+        With workers, read one epoch at a time from each ``BucketBatches``."""
         mine = [shard(indices, rank, world) for indices in self.plan(number, world)[start:]]
         if not mine:
             return iter(())
+        if not self.workers:
+            return iter(self._loader(mine, number))
+        # Worker processes start once and serve every epoch (start-up and any decoding cache
+        # are paid once): the loader reads the plan of the epoch from ``_sampler``.
+        if self._persistent is None:
+            self._sampler = _Plan()
+            self._persistent = self._loader(self._sampler, number)
+        self._sampler.batches = mine
+        return iter(self._persistent)
+
+    def _loader(self, batches: Iterable[list[int]], number: int) -> DataLoader:
         # Our own generator: the DataLoader draws its workers' seeds from it, not from the
         # global RNG that dropout uses (a resumed run must draw the same numbers).
         generator = torch.Generator().manual_seed(self.seed * 100_003 + number)
-        loader = DataLoader(self.examples, batch_sampler=mine, collate_fn=self.collate,
-                            num_workers=self.workers, pin_memory=self.pin_memory,
-                            generator=generator)
-        return iter(loader)
+        return DataLoader(self.examples, batch_sampler=batches, collate_fn=self.collate,
+                          num_workers=self.workers, pin_memory=self.pin_memory,
+                          generator=generator, persistent_workers=self.workers > 0)
+
+
+class _Plan:
+    """A batch sampler whose batches are set before each epoch (for persistent workers)."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)

@@ -6,6 +6,10 @@ A SOURCE on the command line is one of
 - a folder whose files carry ``train``, ``valid``/``val`` and ``test`` in their names (PTB,
   WikiText, Multi30k); any subset of the splits may be present;
 - ``hf:NAME[:CONFIG]``: a Hugging Face dataset, read through ``datasets``.
+
+With ``Source.whole`` (``seqkit eval RUN --data FOLDER --split whole``) a task's ``prepare``
+returns a single split named ``"whole"`` holding every example of the source (every file of a
+folder: ``data_files``; every split of the others), to score a model on new data.
 """
 from __future__ import annotations
 
@@ -79,6 +83,21 @@ def split_files(folder: Path, suffixes: tuple[str, ...] = ()) -> dict[str, list[
         names = ", ".join(p.name for p in sorted(folder.iterdir())[:10]) or "nothing"
         raise SeqkitError(f"{folder} has no file whose name says train, valid/val or test "
                           f"(it has: {names})")
+    return found
+
+
+def data_files(folder: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
+    """Every data file of ``folder`` whatever its name says about splits (``--split whole``):
+    sorted, hidden files skipped, ``suffixes`` filtering. Fails clearly when there is none or
+    when one is empty."""
+    found = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
+             and (not suffixes or p.name.endswith(suffixes))]
+    if not found:
+        kinds = f" ending in {', '.join(suffixes)}" if suffixes else ""
+        raise SeqkitError(f"{folder} has no data file{kinds}")
+    for path in found:
+        if path.stat().st_size == 0:
+            raise SeqkitError(f"{path} is empty")
     return found
 
 

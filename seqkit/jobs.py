@@ -1,6 +1,7 @@
 """The jobs behind the CLI, callable from Python too: train a run dir, evaluate one."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,9 @@ def metrics_line(metrics: dict) -> str:
 
 
 def final_metrics(out: Path, data: TaskData, config: Any) -> dict:
-    """Evaluate the saved (best) weights on every held-out split the data has."""
-    run = load(out)
+    """Evaluate the saved (best) weights on every held-out split the data has, on the device
+    that trained them."""
+    run = load(out, dist.pick_device(config.train.device))
     metrics = {}
     for split in ("valid", "test"):
         if split in data.splits:
@@ -67,13 +69,21 @@ def final_metrics(out: Path, data: TaskData, config: Any) -> dict:
 
 
 def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> dict:
-    """Evaluate a run dir on ``source``.
+    """Evaluate a run dir on ``source``, on the run's training device (``train.device``).
 
-    ``split`` is valid, test or all; by default test when the data has it, else valid. With
-    "all", every split the data has is evaluated and its metrics are prefixed by its name.
+    ``split`` is valid, test, all or whole; by default test when the data has it, else valid.
+    With "all", every split the data has is evaluated and its metrics are prefixed by its name.
+    With "whole", every example of the source is scored as one set, whatever its file names
+    say about splits (the task's ``prepare`` reads ``Source.whole``).
     """
-    run = load(path)
+    device = dist.pick_device(read_config(path)["config"].get("train", {}).get("device", "auto"))
+    run = load(path, device)
+    if split == "whole":
+        source = dataclasses.replace(source, whole=True)
     data = run.task.prepare(run.config, source, run.assets)
+    if split == "whole" and set(data.splits) != {"whole"}:
+        raise SeqkitError(f"task '{run.task.name}' does not support --split whole yet (its "
+                          f"data came back as splits {sorted(data.splits)}); use --split all")
     if split is None:
         split = next((s for s in ("test", "valid") if s in data.splits), "train")
     if split != "all":

@@ -14,11 +14,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterator, Protocol
+from pathlib import Path
+from typing import Any, Iterator, Protocol
 
-import torch
-from torch import nn
+from torch import Tensor, nn
 
+from seqkit.data import Source
 from seqkit.errors import SeqkitError
 
 GROUP = "seqkit.tasks"
@@ -27,16 +28,80 @@ GROUP = "seqkit.tasks"
 class Batches(Protocol):
     """A split of a data set, cut into batches; deterministic for a given epoch number.
 
-    ``meta`` holds facts about the split that evaluation may report (e.g. a perplexity floor).
+    ``facts`` holds numbers about the split that evaluation reports beside its metrics (e.g. a
+    perplexity floor); ``context`` is the plugin's own object for its ``evaluate`` (e.g. the
+    reference captions), typed by the plugin and never read by the core.
     """
 
-    meta: dict
+    facts: dict[str, float]
+    context: Any
 
     def __len__(self) -> int: ...
 
-    def epoch(self, number: int, start: int = 0) -> Iterator[Any]:
-        """Yield the batches of epoch ``number``, skipping the first ``start`` (for resuming)."""
+    def epoch(self, number: int, start: int = 0, rank: int = 0, world: int = 1) -> Iterator[Any]:
+        """Yield the batches of epoch ``number``, skipping the first ``start`` (for resuming);
+        under DDP, only rank ``rank``'s share of each batch out of ``world`` (never empty)."""
         ...
+
+
+class Prepare(Protocol):
+    """``prepare(config, source, assets) -> TaskData``: read the data named by ``source``, learn
+    the assets (tokenizers) from its training split when ``assets`` is None, else reuse them.
+    With ``source.whole`` it returns one split named ``"whole"`` holding every example."""
+
+    def __call__(self, config: Any, source: Source, assets: Any, /) -> "TaskData": ...
+
+
+class BuildModel(Protocol):
+    """``build_model(config, assets) -> nn.Module``."""
+
+    def __call__(self, config: Any, assets: Any, /) -> nn.Module: ...
+
+
+class Loss(Protocol):
+    """``loss(model, batch, state) -> (loss, items, state)``: the mean loss of one batch (a
+    0-dim tensor), the number of items (tokens, frames) it averaged over, and the recurrent state
+    to carry into the next batch (None for tasks that do not stream)."""
+
+    def __call__(self, model: nn.Module, batch: Any, state: Any, /) -> tuple[Tensor, int, Any]: ...
+
+
+class Evaluate(Protocol):
+    """``evaluate(model, batches, config, assets) -> metrics``; runs under ``no_grad``."""
+
+    def __call__(self, model: nn.Module, batches: Batches, config: Any,
+                 assets: Any, /) -> dict[str, float]: ...
+
+
+class SaveAssets(Protocol):
+    """``save_assets(assets, folder)``: write the assets beside the weights."""
+
+    def __call__(self, assets: Any, folder: Path, /) -> None: ...
+
+
+class LoadAssets(Protocol):
+    """``load_assets(folder) -> assets``: read what ``save_assets`` wrote."""
+
+    def __call__(self, folder: Path, /) -> Any: ...
+
+
+class Predict(Protocol):
+    """``predict(run, options) -> str``, ``options`` an instance of ``Task.predict_options``."""
+
+    def __call__(self, run: Any, options: Any, /) -> str: ...
+
+
+class Demo(Protocol):
+    """``demo(run) -> gradio.Blocks``; imports gradio only when called."""
+
+    def __call__(self, run: Any, /) -> Any: ...
+
+
+class LossFloor(Protocol):
+    """``loss_floor(valid_metrics) -> float | None``: the lowest loss (nats per item) any model
+    can reach on that data, drawn as a reference line on the learning curve; None: none known."""
+
+    def __call__(self, metrics: dict[str, float], /) -> float | None: ...
 
 
 @dataclass
@@ -58,19 +123,7 @@ class TaskData:
 class Task:
     """Everything the core needs to train, evaluate, save and serve one kind of model.
 
-    Function signatures (``cfg`` is an instance of ``config``):
-
-    - ``prepare(cfg, source, assets) -> TaskData``: read the data named by ``source`` (a
-      ``seqkit.data.Source``); learn assets (tokenizers) from its training split when ``assets``
-      is None, otherwise reuse them.
-    - ``build_model(cfg, assets) -> nn.Module``.
-    - ``loss(model, batch, state) -> (loss, items, state)``: mean loss of one batch, the number
-      of items (tokens, frames) it averaged over, and the recurrent state to carry into the next
-      batch (None for tasks that do not stream).
-    - ``evaluate(model, batches, cfg, assets) -> dict[str, float]``.
-    - ``save_assets(assets, folder)`` / ``load_assets(folder) -> assets``.
-    - ``predict(run, options) -> str``, where ``options`` is a ``predict_options`` instance.
-    - ``demo(run) -> gradio.Blocks``; imports gradio only when called.
+    The callables' signatures are the Protocols above (``Prepare``, ``Loss``, ...).
 
     ``select`` names the validation metric (a key of ``evaluate``'s dict) that picks the
     weights a run keeps, and ``select_max`` says whether higher is better: a captioner is kept
@@ -80,18 +133,19 @@ class Task:
     name: str
     description: str
     config: type
-    prepare: Callable
-    build_model: Callable[..., nn.Module]
-    loss: Callable[..., tuple[torch.Tensor, int, Any]]
-    evaluate: Callable[..., dict]
-    save_assets: Callable
-    load_assets: Callable
-    predict: Callable | None = None
+    prepare: Prepare
+    build_model: BuildModel
+    loss: Loss
+    evaluate: Evaluate
+    save_assets: SaveAssets
+    load_assets: LoadAssets
+    predict: Predict | None = None
     predict_options: type | None = None
-    demo: Callable | None = None
+    demo: Demo | None = None
     streams: bool = False  # True: loss carries recurrent state across consecutive batches
     select: str = "loss"  # validation metric that picks the weights kept
     select_max: bool = False  # True: higher ``select`` is better
+    loss_floor: LossFloor | None = None  # reference line of the learning curve
 
 
 def installed_tasks() -> dict[str, Any]:

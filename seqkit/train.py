@@ -8,10 +8,14 @@ each padded batch is backpropagated in full.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+import signal
+import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,33 @@ from seqkit.errors import SeqkitError
 from seqkit.metrics_log import MetricsLog, plot_curve
 from seqkit.optim import Schedule, build_optimizer
 from seqkit.rundir import WEIGHTS, save_weights
-from seqkit.task import Batches, Task, TaskData
+from seqkit.task import Batches, Loss, Task, TaskData
+
+
+@dataclass
+class Progress:
+    """Where a run stands; saved in the checkpoint so that ``--resume`` continues from it."""
+
+    step: int = 0  # optimiser steps taken
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    elapsed: float = 0.0  # seconds of training
+    best: float = math.inf  # best validation score so far (lower is better; sign-flipped)
+    best_loss: float | None = None  # validation loss of the best weights
+
+    def to_dict(self) -> dict:
+        """Plain types, for ``state.pt`` (read back with ``weights_only=True``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Progress":
+        """Read ``to_dict()`` (or an older checkpoint's progress dict, which has the same keys)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or not {"step", "epoch", "batch"} <= set(data) \
+                or not set(data) <= names:
+            raise SeqkitError(f"the checkpoint's training progress ({data!r:.200}) is not one "
+                              "this seqkit can resume; start a new run (without --resume)")
+        return cls(**data)
 
 
 def repackage_state(state: Any) -> Any:
@@ -60,18 +90,58 @@ def evaluate(task: Task, model: nn.Module, batches: Batches, config: Any, assets
         model.train(was_training)
 
 
-def _shard(batch: Any) -> Any:
-    """This rank's rows of a batch (every tensor is batch-first)."""
-    world = dist.world_size()
-    return batch if world == 1 else map_state(lambda t: t[dist.rank()::world], batch)
+def stream_evaluate(loss: Loss, model: nn.Module, batches: Batches) -> dict[str, float]:
+    """The evaluation loop of a streaming task: one pass over ``batches`` in order, carrying
+    the recurrent state from chunk to chunk as training does.
+
+    Returns ``{"loss": mean loss per item, "items": count}``; call it inside ``evaluate`` (no
+    gradients; the task's ``evaluate`` adds its own metrics, e.g. a perplexity).
+    """
+    total, count, state = 0.0, 0, None
+    device = next(model.parameters()).device
+    for batch in batches.epoch(0):
+        value, items, state = loss(model, _to(batch, device), state)
+        total, count = total + value.item() * items, count + items
+    return {"loss": total / max(count, 1), "items": float(count)}
 
 
 def _to(batch: Any, device: torch.device) -> Any:
     return map_state(lambda t: t.to(device, non_blocking=True), batch)
 
 
+def _epoch(batches: Batches, number: int, start: int):
+    """This rank's batches of an epoch (whole batches outside DDP)."""
+    if dist.world_size() == 1:
+        return batches.epoch(number, start=start)
+    return batches.epoch(number, start=start, rank=dist.rank(), world=dist.world_size())
+
+
+@contextmanager
+def _sigterm_stops(trainer: "Trainer"):
+    """While training, SIGTERM asks the loop to stop at the next step boundary (where the
+    saved state is exact) instead of killing the process; the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def request_stop(signum, frame):
+        trainer.stop_requested = True
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Trainer:
-    """The state of one ``fit()`` call; ``run()`` is the loop."""
+    """The state of one ``fit()`` call; ``run()`` is the loop.
+
+    Besides every validation, the resume state is saved every ``checkpoint_every`` seconds, so
+    a killed run loses at most that much work.
+    """
+
+    checkpoint_every = 300.0  # seconds between time-based checkpoints
 
     def __init__(self, task: Task, config: Any, data: TaskData, model: nn.Module, out: Path):
         self.task, self.config, self.data, self.out = task, config, data, out
@@ -84,7 +154,7 @@ class Trainer:
         self.optimizer = build_optimizer(model, tc)
         budget = tc.epochs * len(self.train_batches)
         self.schedule = Schedule(self.optimizer, tc, min(tc.max_steps or budget, budget))
-        self.progress = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "best": math.inf}
+        self.progress = Progress()
         self.carry = None
         self.net = self.model
         if dist.world_size() > 1:
@@ -92,29 +162,32 @@ class Trainer:
         if tc.compile:
             self.net = torch.compile(self.net)
         self.log = MetricsLog(out / "metrics.jsonl", dist.is_main())
+        self.saved_at = time.perf_counter()
+        self.stop_requested = False  # set by SIGTERM: save and stop at the next step boundary
 
     def resume(self) -> None:
         """Continue from ``out/checkpoint``: weights, optimiser, schedule, RNG, data position."""
-        self.progress, carry = load_checkpoint(self.out, self.model, self.optimizer,
-                                               self.schedule, self.device)
+        progress, carry = load_checkpoint(self.out, self.model, self.optimizer, self.schedule,
+                                          self.device)
+        self.progress = Progress.from_dict(progress)
         self.carry = _to(carry, self.device)
 
     def step(self, batch: Any) -> tuple[float, int]:
-        """One optimiser step on one batch; returns the batch's mean loss and item count."""
+        """One optimiser step on this rank's share of a batch; returns its mean loss and item
+        count."""
         tc = self.train_cfg
         self.carry = repackage_state(self.carry)
         with autocast(self.device, tc.bf16):
-            loss, items, self.carry = self.task.loss(self.net, _to(_shard(batch), self.device),
-                                                     self.carry)
+            loss, items, self.carry = self.task.loss(self.net, _to(batch, self.device), self.carry)
         if not torch.isfinite(loss):
-            raise SeqkitError(f"the loss became {loss.item()} at step {self.progress['step']}; "
+            raise SeqkitError(f"the loss became {loss.item()} at step {self.progress.step}; "
                               "lower --train.lr or --train.clip (saved files are untouched)")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if tc.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip)
         self.optimizer.step()
-        self.schedule.step(self.progress["elapsed"])
+        self.schedule.step(self.progress.elapsed)
         return loss.item(), items
 
     def validate(self) -> None:
@@ -135,76 +208,81 @@ class Trainer:
         if self.valid is None:
             return None
         metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
-        self.log.write(split="valid", step=self.progress["step"],
-                       epoch=self.progress["epoch"], **metrics)
+        self.log.write(split="valid", step=self.progress.step, epoch=self.progress.epoch,
+                       **metrics)
         if self.task.select not in metrics:
             raise SeqkitError(f"task '{self.task.name}' selects weights by '{self.task.select}',"
                               f" which its evaluate() does not report")
         score = metrics[self.task.select] * (-1 if self.task.select_max else 1)  # lower: better
-        if score < self.progress["best"]:
-            self.progress["best"], self.progress["best_loss"] = score, metrics["loss"]
+        if score < self.progress.best:
+            self.progress.best, self.progress.best_loss = score, metrics["loss"]
             if dist.is_main():
                 save_weights(self.model, self.out / WEIGHTS)
         return metrics["loss"]
 
     def checkpoint(self) -> None:
         """Save the resume state (rank 0 only)."""
+        self.saved_at = time.perf_counter()
         if dist.is_main():
-            save_checkpoint(self.out, self.model, self.optimizer, self.schedule, self.progress,
-                            self.carry)
+            save_checkpoint(self.out, self.model, self.optimizer, self.schedule,
+                            self.progress.to_dict(), self.carry)
 
     def stop_now(self, started: float) -> bool:
         """Whether ``max_steps`` or ``max_time`` is reached."""
         tc, p = self.train_cfg, self.progress
-        p["elapsed"] = time.perf_counter() - started
-        return bool((tc.max_steps and p["step"] >= tc.max_steps)
-                    or (tc.max_time and p["elapsed"] >= tc.max_time))
+        p.elapsed = time.perf_counter() - started
+        return bool((tc.max_steps and p.step >= tc.max_steps)
+                    or (tc.max_time and p.elapsed >= tc.max_time))
 
     def run(self) -> dict:
         """Train until the epochs, ``max_steps`` or ``max_time`` run out."""
         tc, p = self.train_cfg, self.progress
         total = tc.max_steps or tc.epochs * len(self.train_batches)
-        bar = tqdm(total=total, initial=p["step"], disable=not dist.is_main(), unit="step",
+        bar = tqdm(total=total, initial=p.step, disable=not dist.is_main(), unit="step",
                    dynamic_ncols=True)
-        started = time.perf_counter() - p["elapsed"]
+        started = time.perf_counter() - p.elapsed
         window = {"loss": 0.0, "items": 0, "time": time.perf_counter()}
         stopped = self.stop_now(started)
-        while p["epoch"] < tc.epochs and not stopped:
-            for batch in self.train_batches.epoch(p["epoch"], start=p["batch"]):
+        while p.epoch < tc.epochs and not stopped:
+            for batch in _epoch(self.train_batches, p.epoch, p.batch):
                 loss, items = self.step(batch)
-                p["step"] += 1
-                p["batch"] += 1
+                p.step += 1
+                p.batch += 1
                 window["loss"] += loss * items
                 window["items"] += items
                 bar.update(1)
-                if p["step"] % tc.log_every == 0:
+                if p.step % tc.log_every == 0:
                     self._log_window(window, started, bar)
-                if tc.eval_every and p["step"] % tc.eval_every == 0:
+                if tc.eval_every and p.step % tc.eval_every == 0:
                     self.validate()
                 if stopped := self.stop_now(started):
                     break
+                if self.stop_requested:
+                    raise KeyboardInterrupt  # fit() saves the state at this step boundary
+                if time.perf_counter() - self.saved_at >= self.checkpoint_every:
+                    self.checkpoint()
             else:  # the epoch ran to its end
-                p["epoch"], p["batch"], self.carry = p["epoch"] + 1, 0, None
+                p.epoch, p.batch, self.carry = p.epoch + 1, 0, None
                 if not tc.eval_every:
                     self.validate()
         bar.close()
         if window["items"]:
             self._log_window(window, started, bar)
-        if p["batch"]:  # stopped inside an epoch: its last weights were never validated
+        if p.batch:  # stopped inside an epoch: its last weights were never validated
             self._evaluate_and_keep_best()
         self.checkpoint()
-        if math.isinf(p["best"]) and dist.is_main():  # never validated: keep the last weights
+        if math.isinf(p.best) and dist.is_main():  # never validated: keep the last weights
             save_weights(self.model, self.out / WEIGHTS)
         if dist.is_main():
-            plot_curve(self.log.records(), self.out / "learning_curve.png")
-        return {"steps": p["step"], "epochs": p["epoch"], "elapsed_s": round(p["elapsed"], 2),
-                "best_valid_loss": p.get("best_loss")}
+            plot_curve(self.log.records(), self.out / "learning_curve.png", self.task.loss_floor)
+        return {"steps": p.step, "epochs": p.epoch, "elapsed_s": round(p.elapsed, 2),
+                "best_valid_loss": p.best_loss}
 
     def _log_window(self, window: dict, started: float, bar) -> None:
         now = time.perf_counter()
         loss = window["loss"] / max(window["items"], 1)
         rate = window["items"] * dist.world_size() / max(now - window["time"], 1e-9)
-        self.log.write(split="train", step=self.progress["step"], epoch=self.progress["epoch"],
+        self.log.write(split="train", step=self.progress.step, epoch=self.progress.epoch,
                        loss=round(loss, 5), lr=self.schedule.lr, items_per_s=round(rate, 1),
                        elapsed_s=round(now - started, 2))
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{self.schedule.lr:.3g}")
@@ -217,7 +295,8 @@ def fit(task: Task, config: Any, data: TaskData, model: nn.Module, out: Path,
 
     Seeds torch and Python from ``config.train.seed`` (a resumed run restores the RNG instead);
     seed before building the model too, for reproducible initial weights.
-    On Ctrl-C the resume state is saved before the error is raised.
+    On Ctrl-C, or SIGTERM (``kill``, a batch scheduler's stop), the resume state is saved
+    before the error is raised.
     """
     tc = config.train
     seed_all(tc.seed)
@@ -227,8 +306,9 @@ def fit(task: Task, config: Any, data: TaskData, model: nn.Module, out: Path,
     if resume:
         trainer.resume()
     try:
-        return trainer.run()
+        with _sigterm_stops(trainer):
+            return trainer.run()
     except KeyboardInterrupt:
         trainer.checkpoint()
-        raise SeqkitError(f"interrupted at step {trainer.progress['step']}; the resume state is "
+        raise SeqkitError(f"interrupted at step {trainer.progress.step}; the resume state is "
                           f"saved: continue with --resume --out {out}") from None

@@ -91,22 +91,27 @@ def test_each_rank_collates_only_its_own_examples():
 
 
 def test_worker_processes_give_the_same_batches_as_the_loop():
+    """Epoch after epoch (the workers persist), a resumed start included."""
     lengths = [(i * 5) % 11 + 1 for i in range(29)]
-    here = list(_batches(lengths, batch_tokens=24).epoch(1))
-    there = list(_batches(lengths, batch_tokens=24, workers=2).epoch(1))
-    assert len(here) == len(there) > 3
-    for a, b in zip(here, there):
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    loop, workers = _batches(lengths, batch_tokens=24), _batches(lengths, batch_tokens=24,
+                                                                 workers=2)
+    for number, start in ((1, 0), (2, 3), (3, 0)):
+        here, there = list(loop.epoch(number, start)), list(workers.epoch(number, start))
+        assert len(here) == len(there) > 3
+        for a, b in zip(here, there):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_workers_decode_outside_the_main_process():
+def test_workers_decode_outside_the_main_process_and_persist():
     import os
 
     def where(examples):
         return torch.tensor([os.getpid()] * len(examples))
 
     batches = BucketBatches(list(range(10)), 4, lambda e: 1, where, workers=1)
-    assert all((b != os.getpid()).all() for b in batches.epoch(0))
+    first = torch.cat(list(batches.epoch(0)))
+    assert (first != os.getpid()).all()
+    assert torch.equal(torch.cat(list(batches.epoch(1))).unique(), first.unique())
 
 
 def test_order_depends_only_on_seed_and_epoch_and_resume_skips_without_decoding():

@@ -28,3 +28,31 @@ def test_two_processes_train_one_run(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["valid_ppl"] < 0.6 * metrics["valid_unigram_ppl"]  # it learned
     assert not list(tmp_path.glob("lm/.*tmp*"))  # no half-written files left behind
+
+
+def test_fit_trains_each_rank_on_its_own_share_of_every_batch(monkeypatch):
+    """What a rank's loop reads: its own examples, collated on that rank (no slicing of a
+    batch that every rank decoded whole)."""
+    import torch
+
+    from seqkit import dist
+    from seqkit.batching import BucketBatches, StreamBatches
+    from seqkit.train import _epoch
+
+    collated = []
+
+    def collate(examples):
+        collated.extend(examples)
+        return torch.tensor(examples)
+
+    buckets = BucketBatches(list(range(7)), 3, lambda e: e % 3, collate, seed=5)
+    monkeypatch.setattr(dist, "world_size", lambda: 2)
+    monkeypatch.setattr(dist, "rank", lambda: 1)
+    mine = [b.tolist() for b in _epoch(buckets, 0, 0)]
+    assert sorted(collated) == sorted(i for b in mine for i in b)  # nothing else decoded
+    theirs = [b.tolist() for b in buckets.epoch(0, rank=0, world=2)]
+    assert len(mine) == len(theirs) and all(mine) and all(theirs)
+    assert sorted(i for b in mine + theirs for i in b) == list(range(7))
+    stream = StreamBatches(torch.arange(41), 4, 5)
+    rows = next(iter(_epoch(stream, 0, 0)))[0]
+    assert torch.equal(rows, stream.inputs[1::2, :5])

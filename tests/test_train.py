@@ -131,3 +131,107 @@ def test_a_run_cut_by_max_time_ends_with_its_lr_decayed(tmp_path, tiny_lm):
     assert records[-1]["epoch"] < 10_000 and len(lrs) > 10
     assert lrs[0] > 15.0 and lrs[-1] < 0.1 * lrs[0]
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # monotone decay
+
+
+def test_final_and_cli_evaluation_load_the_run_on_the_training_device(tmp_path, tiny_lm,
+                                                                       monkeypatch):
+    import seqkit.jobs as jobs
+    from seqkit import dist
+
+    asked = []
+    real_load = jobs.load
+
+    def recording_load(path, device=None):
+        asked.append(device)
+        return real_load(path, device)
+
+    monkeypatch.setattr(jobs, "load", recording_load)
+    config = tiny_lm(max_steps=3, epochs=1, device="cpu")
+    train(get_task("lm"), config, Source("builtin"), tmp_path / "run", quiet=True)
+    jobs.evaluate_run(tmp_path / "run", Source("builtin"), "valid")
+    assert asked == [dist.pick_device("cpu")] * 2  # not None, which loads on the CPU always
+
+
+def test_progress_resumes_from_old_checkpoints_and_refuses_unknown_ones():
+    from seqkit.train import Progress
+
+    old = {"step": 15, "epoch": 0, "batch": 15, "elapsed": 2.5, "best": float("inf")}
+    progress = Progress.from_dict(old)  # written before Progress existed: no best_loss
+    assert (progress.step, progress.batch, progress.best_loss) == (15, 15, None)
+    assert Progress.from_dict(progress.to_dict()) == progress
+    with pytest.raises(SeqkitError, match="start a new run"):
+        Progress.from_dict({"step": 1, "epoch": 0, "batch": 1, "position": 7})
+    with pytest.raises(SeqkitError, match="start a new run"):
+        Progress.from_dict([1, 2, 3])
+
+
+def test_the_resume_state_is_also_saved_on_the_clock(tmp_path, tiny_lm, monkeypatch):
+    import seqkit.train as training
+
+    saved = []
+    real = training.save_checkpoint
+    monkeypatch.setattr(training, "save_checkpoint",
+                        lambda *a: saved.append(a[4]["step"]) or real(*a))
+    monkeypatch.setattr(training.Trainer, "checkpoint_every", 0.0)
+    train(get_task("lm"), tiny_lm(max_steps=5, epochs=1), Source("builtin"), tmp_path / "run",
+          quiet=True)
+    assert saved[:4] == [1, 2, 3, 4]  # after every step, as the interval is 0 s
+
+
+SIGTERM_SCRIPT = """
+import dataclasses, sys
+import torch
+from seqkit.data import Source
+from seqkit.errors import SeqkitError
+from seqkit.jobs import train
+from seqkit.task import get_task
+torch.set_num_threads(1)
+task = get_task("lm")
+config = task.config()
+config = dataclasses.replace(config, embed_size=16, hidden_size=16, num_layers=1,
+    train=dataclasses.replace(config.train, batch_size=4, bptt=10, bf16=False, log_every=1,
+                              epochs=1000, eval_every=0))
+try:
+    train(task, config, Source("builtin"), sys.argv[1], quiet=True)
+except SeqkitError as err:
+    print(err, file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def test_sigterm_saves_the_resume_state_like_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(run)],
+                            stderr=subprocess.PIPE, text=True)
+    log = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().split()) >= 3):
+        time.sleep(0.2)
+    seen = len(log.read_text().splitlines())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    assert "resume state is saved" in err
+    state = torch.load(run / "checkpoint" / "state.pt", weights_only=True)
+    assert state["progress"]["step"] >= seen >= 3  # saved where it stopped, not at step 0
+
+
+def test_a_partial_last_line_of_the_metrics_log_is_skipped_and_repaired(tmp_path):
+    from seqkit.metrics_log import MetricsLog
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"split": "train", "step": 5, "loss": 2.0}\n{"split": "tra')  # killed
+    assert MetricsLog(path, enabled=False).records() == [{"split": "train", "step": 5,
+                                                          "loss": 2.0}]
+    log = MetricsLog(path)  # a resumed run appends after the repair
+    log.write(split="train", step=10, loss=1.5)
+    assert [r["step"] for r in log.records()] == [5, 10]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+    path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    with pytest.raises(SeqkitError, match="line 2"):
+        MetricsLog(path, enabled=False).records()

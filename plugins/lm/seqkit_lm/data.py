@@ -8,24 +8,34 @@ from __future__ import annotations
 import torch
 
 from seqkit.batching import StreamBatches
-from seqkit.data import Source, hf_splits, read_text, split_files
+from seqkit.data import SPLITS, Source, data_files, hf_splits, read_text, split_files
 from seqkit.errors import SeqkitError
 from seqkit.task import TaskData
 from seqkit.tokenizers import TextTokenizer
 from seqkit_lm.config import Level, LMConfig
 from seqkit_lm.grammar import Grammar, builtin_splits, render, unigram_ppl
 
+SUFFIXES = (".txt", ".tokens", ".raw")  # the text files a folder's splits are read from
+
 
 def read_texts(source: Source, config: LMConfig,
                level: Level) -> tuple[dict[str, str], dict[str, dict]]:
-    """The raw text of every split the source has, and facts about each (floor perplexity)."""
+    """The raw text of every split the source has, and facts about each (floor perplexity).
+
+    With ``source.whole``: one split, ``"whole"``, of all the text (every text file of a
+    folder, whatever its name).
+    """
     if source.kind == "builtin":
-        return _grammar_texts(level)
-    if source.kind == "folder":
-        files = split_files(source.path, suffixes=(".txt", ".tokens", ".raw"))
+        return _grammar_texts(level, source.whole)
+    if source.kind == "folder" and source.whole:
+        texts = {"whole": "".join(read_text(p) for p in data_files(source.path, SUFFIXES))}
+    elif source.kind == "folder":
+        files = split_files(source.path, suffixes=SUFFIXES)
         texts = {split: "".join(read_text(p) for p in paths) for split, paths in files.items()}
     else:
         texts = {split: "\n".join(t for t in ds["text"]) for split, ds in _hf_text(source).items()}
+        if source.whole:
+            texts = {"whole": "\n".join(texts[s] for s in SPLITS if s in texts)}
     for split, text in texts.items():
         if not text.strip():
             raise SeqkitError(f"the {split} split of {source} has no text")
@@ -50,10 +60,13 @@ def _line_boundary(text: str, fraction: float) -> int:
     return newline + 1 if newline > 0 else cut
 
 
-def _grammar_texts(level: Level) -> tuple[dict[str, str], dict[str, dict]]:
+def _grammar_texts(level: Level, whole: bool = False) -> tuple[dict[str, str], dict[str, dict]]:
     """The grammar corpus, with the true model's perplexity (the floor) of every split."""
     grammar = Grammar.builtin()
     splits = builtin_splits()
+    train = splits["train"]
+    if whole:
+        splits = {"whole": [s for name in SPLITS for s in splits.get(name, [])]}
     texts = {name: render(sentences) for name, sentences in splits.items()}
     meta = {}
     for name, sentences in splits.items():
@@ -61,7 +74,7 @@ def _grammar_texts(level: Level) -> tuple[dict[str, str], dict[str, dict]]:
             meta[name] = {"floor_ppl": grammar.char_floor_ppl(sentences)}
         else:
             meta[name] = {"floor_ppl": grammar.word_floor_ppl(sentences),
-                          "unigram_ppl": unigram_ppl(splits["train"], sentences)}
+                          "unigram_ppl": unigram_ppl(train, sentences)}
     return texts, meta
 
 
@@ -80,6 +93,9 @@ def prepare(config: LMConfig, source: Source, tokenizer: TextTokenizer | None,
             level: Level) -> TaskData:
     """Read the splits, learn the vocabulary from train (unless given), and cut streams."""
     texts, meta = read_texts(source, config, level)
+    if tokenizer is None and source.whole:
+        raise SeqkitError("--split whole scores a trained model on new data: give it a run "
+                          "(seqkit eval RUN --split whole), whose vocabulary it reuses")
     if tokenizer is None:
         if "train" not in texts:
             raise SeqkitError(f"{source} has no train split to learn a vocabulary from")
@@ -91,6 +107,6 @@ def prepare(config: LMConfig, source: Source, tokenizer: TextTokenizer | None,
         batch = config.train.batch_size
         if name != "train":  # fewer streams for a short held-out text, rather than failing
             batch = max(1, min(config.eval_batch_size, (ids.numel() - 1) // config.train.bptt))
-        splits[name] = StreamBatches(ids, batch, config.train.bptt, meta=meta.get(name))
+        splits[name] = StreamBatches(ids, batch, config.train.bptt, facts=meta.get(name))
     return TaskData(assets=tokenizer, splits=splits)
 

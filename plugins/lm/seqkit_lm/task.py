@@ -13,7 +13,8 @@ from functools import partial
 import torch.nn.functional as F
 
 from seqkit.decoder import Decoder
-from seqkit.task import Task
+from seqkit.task import Batches, Task
+from seqkit.train import stream_evaluate
 from seqkit.tokenizers import TextTokenizer
 from seqkit_lm import data
 from seqkit_lm.config import CharLMConfig, Level, LMConfig
@@ -35,18 +36,20 @@ def loss(model: Decoder, batch, state):
     return value, targets.numel(), state
 
 
-def evaluate(model: Decoder, batches, config: LMConfig, tokenizer: TextTokenizer) -> dict:
-    """Loss in nats per token and perplexity over a whole split, carrying the state."""
-    total, count, state = 0.0, 0, None
-    device = next(model.parameters()).device
-    for batch in batches.epoch(0):
-        batch = tuple(t.to(device) for t in batch)
-        value, items, state = loss(model, batch, state)
-        total, count = total + value.item() * items, count + items
-    mean = total / max(count, 1)
-    metrics = {"loss": mean, "ppl": math.exp(mean), "tokens": float(count)}
-    metrics.update({k: float(v) for k, v in batches.meta.items()})
+def evaluate(model: Decoder, batches: Batches, config: LMConfig,
+             tokenizer: TextTokenizer) -> dict[str, float]:
+    """Loss in nats per token and perplexity over a whole split, carrying the state from chunk
+    to chunk (the core's streaming loop), and the split's facts (floor perplexities)."""
+    result = stream_evaluate(loss, model, batches)
+    metrics = {"loss": result["loss"], "ppl": math.exp(result["loss"]), "tokens": result["items"]}
+    metrics.update({k: float(v) for k, v in batches.facts.items()})
     return metrics
+
+
+def loss_floor(metrics: dict[str, float]) -> float | None:
+    """The learning curve's reference line: the loss of the true model of the built-in
+    grammar (its floor perplexity, in nats), where the data is that grammar."""
+    return math.log(metrics["floor_ppl"]) if "floor_ppl" in metrics else None
 
 
 @dataclass
@@ -88,7 +91,7 @@ def _task(name: str, level: Level, config: type, description: str) -> Task:
                 prepare=partial(data.prepare, level=level), build_model=build_model, loss=loss,
                 evaluate=evaluate, save_assets=save_assets, load_assets=TextTokenizer.load,
                 predict=partial(predict, level=level), predict_options=GenerateOptions,
-                demo=partial(_demo, level=level), streams=True)
+                demo=partial(_demo, level=level), streams=True, loss_floor=loss_floor)
 
 
 lm_task = _task("lm", "word", LMConfig, "word-level language model (LSTM/GRU, truncated BPTT)")

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from seqkit.data import Source, parse_source
-from seqkit.jobs import train
+from seqkit.errors import SeqkitError
+from seqkit.jobs import evaluate_run, train
 from seqkit.task import get_task
 from seqkit.testing import check_task
 
@@ -58,3 +59,46 @@ def test_real_text_on_ptb_validation_words(shared_data: Path):
     data = get_task("lm").prepare(tiny("lm"), parse_source(str(ptb)), None)
     assert 10_000 <= data.assets.vocab_size <= 10_004
     assert data.assets.encode("<unk>") == [data.assets.unk_id]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A word LM trained for a few steps on the built-in grammar."""
+    out = tmp_path_factory.mktemp("runs") / "lm"
+    train(get_task("lm"), tiny("lm", max_steps=30, epochs=1), Source("builtin"), out, quiet=True)
+    return out
+
+
+def _sentences(count: int, seed: int) -> str:
+    from seqkit_lm.grammar import Grammar, render
+
+    return render(Grammar.builtin().sample_sentences(count, seed))
+
+
+def test_split_whole_scores_every_file_as_one_set(tiny_run, tmp_path):
+    """Files named anything (even 'train') are scored together, as one file of their text."""
+    first, second = _sentences(40, 1), _sentences(30, 2)
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "speaker-a.txt").write_text(first)
+    (new / "ptb.train.txt").write_text(second)  # its name says train: whole ignores it
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "all.test.txt").write_text(second + first)  # data_files reads ptb.* before speaker-*
+    whole = evaluate_run(tiny_run, parse_source(str(new)), "whole")
+    single = evaluate_run(tiny_run, parse_source(str(one)), "test")
+    assert whole["tokens"] == single["tokens"] > 0
+    assert whole["loss"] == pytest.approx(single["loss"], rel=1e-6)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.csv").write_text("a,b\n")
+    with pytest.raises(SeqkitError, match="no data file ending in .txt"):
+        evaluate_run(tiny_run, parse_source(str(tmp_path / "empty")), "whole")
+
+
+def test_split_whole_of_the_builtin_data_is_every_split(tiny_run):
+    parts = evaluate_run(tiny_run, Source("builtin"), "all")
+    whole = evaluate_run(tiny_run, Source("builtin"), "whole")
+    assert whole["tokens"] == sum(parts[f"{s}_tokens"] for s in ("train", "valid", "test"))
+    assert parts["valid_floor_ppl"] != whole["floor_ppl"] > 1.0  # its own floor, over all of it
+    with pytest.raises(SeqkitError, match="vocabulary"):
+        get_task("lm").prepare(tiny("lm"), Source("builtin", whole=True), None)
