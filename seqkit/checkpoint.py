@@ -7,16 +7,21 @@ the process dies between them, ``checkpoint.old`` is still complete and is used 
 """
 from __future__ import annotations
 
+import pickle
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from seqkit.errors import SeqkitError
+from seqkit.errors import SeqkitError, brief
 from seqkit.rundir import WEIGHTS, load_weights, save_weights
+
+STATE = "state.pt"
+STATE_KEYS = ("optimizer", "scheduler", "progress", "rng", "carry")
 
 
 def rng_state() -> dict:
@@ -37,33 +42,69 @@ def set_rng_state(state: dict) -> None:
 
 def save_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler, progress: dict,
                     carry: Any) -> None:
-    """Write the resume state of a run into ``folder/checkpoint``, replacing the last one."""
+    """Write the resume state of a run into ``folder/checkpoint``, replacing the last one.
+
+    At every moment a complete checkpoint lies in ``checkpoint`` or ``checkpoint.old``: the new
+    one is written whole as ``checkpoint.new`` first, and ``checkpoint.old`` is deleted only
+    while ``checkpoint`` exists (it only ever appears by renaming a complete folder).
+    """
     new, current, old = (folder / n for n in ("checkpoint.new", "checkpoint", "checkpoint.old"))
-    shutil.rmtree(new, ignore_errors=True)
+    shutil.rmtree(new, ignore_errors=True)  # a leftover of a crash while writing
     new.mkdir(parents=True)
     save_weights(model, new / WEIGHTS)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "progress": progress, "rng": rng_state(), "carry": carry}, new / "state.pt")
-    shutil.rmtree(old, ignore_errors=True)
+                "progress": progress, "rng": rng_state(), "carry": carry}, new / STATE)
     if current.exists():
+        shutil.rmtree(old, ignore_errors=True)
         current.rename(old)
     new.rename(current)
     shutil.rmtree(old, ignore_errors=True)
 
 
+def read_state(path: Path) -> dict:
+    """Read a checkpoint's ``state.pt`` with ``weights_only=True`` and check its keys; anything
+    else is a ``SeqkitError`` that says what the file is."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about legacy pickles it then refuses
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # refused: it holds code or objects, or is not a torch file
+        raise SeqkitError(f"{path} is not a seqkit checkpoint: it holds Python objects other "
+                          "than tensors and plain values (or is no PyTorch file), and seqkit "
+                          "never loads those") from None
+    except Exception as err:  # truncated or corrupt archives fail in many ways
+        raise SeqkitError(f"{path} is damaged, truncated or corrupt ({brief(err)})") from None
+    missing = [k for k in STATE_KEYS if k not in state] if isinstance(state, dict) else STATE_KEYS
+    if missing:
+        raise SeqkitError(f"{path} is not a seqkit checkpoint: it lacks {', '.join(missing)}")
+    return state
+
+
 def load_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
                     device: torch.device) -> tuple[dict, Any]:
-    """Restore a run's resume state; returns ``(progress, carry)``."""
-    path = next((folder / n for n in ("checkpoint", "checkpoint.old")
-                 if (folder / n / "state.pt").is_file()), None)
-    if path is None:
-        raise SeqkitError(f"--resume: {folder} has no checkpoint to resume from")
-    load_weights(model, path / WEIGHTS, device)
+    """Restore a run's resume state from ``checkpoint`` (or ``checkpoint.old`` when a crash
+    left it the only complete one); returns ``(progress, carry)``."""
+    found = [folder / n for n in ("checkpoint", "checkpoint.old")
+             if (folder / n / STATE).is_file()]
+    if not found:
+        raise SeqkitError(f"--resume: {folder} has no checkpoint to resume from (it stopped "
+                          "before its first one); train it afresh with another --out")
+    failures = []
+    for path in found:
+        try:
+            state = read_state(path / STATE)
+            load_weights(model, path / WEIGHTS, device)
+            break
+        except SeqkitError as err:
+            failures.append(err)
+    else:
+        raise SeqkitError(f"--resume: {failures[0]}; the run's best weights in {folder / WEIGHTS} "
+                          "are not affected, but it cannot continue")
     try:
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise SeqkitError(f"cannot read the resume state {path / 'state.pt'}: {err}") from err
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    set_rng_state(state["rng"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise SeqkitError(f"--resume: {path / STATE} does not fit this run's optimiser or "
+                          f"schedule ({brief(err)})") from None
     return state["progress"], state["carry"]
