@@ -1,0 +1,148 @@
+"""The tagger's shapes, state carry across chunks, truncated BPTT, flat memory, the cache."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from seqkit.data import Source
+from seqkit_video import task
+from seqkit_video.data import Collate
+from seqkit_video.model import build_tagger
+from seqkit_video.streaming import ChunkBatches, plan_chunks
+
+
+def _clips(batch: int = 3, steps: int = 7, side: int = 29, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch, steps, 3, side, side), generator=generator,
+                         dtype=torch.uint8)
+
+
+def test_shapes_at_odd_sizes_and_padding_is_ignored(tiny_config):
+    config = tiny_config(frame_size=29)
+    torch.manual_seed(0)
+    model = build_tagger(config, 11).eval()
+    clips, lengths = _clips(), torch.tensor([7, 4, 5])
+    logits, state = model(clips, lengths)
+    assert logits.shape == (3, 7, 11)
+    assert state[0].shape == (3, 2, 10)  # batch-first: (B, layers * directions, H)
+    noisy = clips.clone()
+    noisy[1, 4:] = 255 - noisy[1, 4:]  # change only row 1's padding
+    again, _ = model(noisy, lengths)
+    assert torch.allclose(logits[1, :4], again[1, :4], atol=1e-5)
+
+
+def test_chunks_with_carried_state_equal_the_whole_clip(tiny_config):
+    config = tiny_config(bidirectional=False, cell="lstm")
+    torch.manual_seed(0)
+    model = build_tagger(config, 5).eval()
+    clips, lengths = _clips(steps=9, side=24), torch.tensor([9, 9, 9])
+    whole, _ = model(clips, lengths)
+    state, pieces = None, []
+    for start in range(0, 9, 4):
+        piece = clips[:, start: start + 4]
+        reset = torch.full((3,), start == 0)
+        logits, state = model(piece, torch.full((3,), piece.size(1)), state, reset)
+        pieces.append(logits)
+    assert torch.allclose(torch.cat(pieces, 1), whole, atol=1e-5)
+    # a row marked reset starts afresh: its logits are those of a clip seen from its start
+    fresh, _ = model(clips[:, 4:8], torch.full((3,), 4))
+    _, carried = model(clips[:, :4], torch.full((3,), 4))
+    mixed, _ = model(clips[:, 4:8], torch.full((3,), 4), carried, torch.tensor([True, False,
+                                                                                 False]))
+    assert torch.allclose(mixed[0], fresh[0], atol=1e-5)
+    assert torch.allclose(mixed[1], whole[1, 4:8], atol=1e-5)
+
+
+def test_plan_covers_every_frame_once_and_lanes_continue():
+    lengths = [9, 4, 13, 1, 7]
+    plan = plan_chunks(lengths, lanes=2, bptt=3, seed=5)
+    assert plan == plan_chunks(lengths, lanes=2, bptt=3, seed=5)
+    seen = {}
+    for b, row in enumerate(plan):
+        assert len(row) == 2
+        for lane, piece in enumerate(row):
+            if piece is None:
+                continue
+            item, start, starts = piece
+            assert starts == (start == 0)
+            if start:  # a continued clip sits in the same lane as in the batch before
+                assert plan[b - 1][lane] == (item, start - 3, start == 3)
+            seen.setdefault(item, []).append(start)
+    assert {i: sorted(s) for i, s in seen.items()} == {
+        i: list(range(0, n, 3)) for i, n in enumerate(lengths)}
+
+
+def _grads(model, batch) -> list[torch.Tensor]:
+    model.zero_grad()
+    loss, _, _ = task.loss(model, batch, None)
+    loss.backward()
+    return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+def test_truncated_bptt_equals_whole_clip_bptt_when_the_chunk_covers_the_clip(tiny_config):
+    config = tiny_config(bidirectional=False, stream=True, train_cfg={"bptt": 17})
+    data = task.prepare(config, Source("builtin"), None)
+    chunks = data.split("train")
+    assert isinstance(chunks, ChunkBatches)
+    batch = next(iter(chunks.epoch(0)))
+    assert batch["reset"].all()
+    torch.manual_seed(0)
+    model = build_tagger(config, len(data.assets.tags))
+    collate = Collate(config, data.assets, 0)
+    whole = collate([chunks.examples[i] for i in batch["index"].tolist()])
+    assert torch.equal(whole["frames"], batch["frames"])
+    for a, b in zip(_grads(model, batch), _grads(model, whole)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def _peak_saved_bytes(config, min_frames: int, max_frames: int) -> int:
+    """The most bytes autograd keeps for backward in one training step of an epoch."""
+    config = dataclasses.replace(config, clips=dataclasses.replace(
+        config.clips, train_clips=3, min_frames=min_frames, max_frames=max_frames))
+    data = task.prepare(config, Source("builtin"), None)
+    torch.manual_seed(0)
+    model = build_tagger(config, len(data.assets.tags))
+    peak, state = 0, None
+    for batch in data.split("train").epoch(0):
+        saved = []
+
+        def pack(tensor):
+            saved.append(tensor.numel() * tensor.element_size())
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss, _, state = task.loss(model, batch, state)
+        loss.backward()
+        state = tuple(s.detach() for s in state)
+        peak = max(peak, sum(saved))
+    return peak
+
+
+def test_streamed_training_memory_stays_flat_as_clips_grow(tiny_config):
+    stream = tiny_config(bidirectional=False, stream=True, train_cfg={"bptt": 8})
+    short, long = _peak_saved_bytes(stream, 40, 40), _peak_saved_bytes(stream, 160, 160)
+    assert long <= short * 1.05, f"streamed: {short} bytes at 40 frames, {long} at 160"
+    whole = tiny_config(bidirectional=False)
+    short, long = _peak_saved_bytes(whole, 40, 40), _peak_saved_bytes(whole, 160, 160)
+    assert long > short * 3, "whole-clip BPTT should grow with the clip (the probe works)"
+
+
+def test_frozen_backbone_features_are_cached(tiny_config):
+    config = tiny_config(freeze_backbone=True)
+    data = task.prepare(config, Source("builtin"), None)
+    torch.manual_seed(0)
+    model = build_tagger(config, len(data.assets.tags))
+    calls = []
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(lambda *args: calls.append(1))
+    batch = next(iter(data.split("train").epoch(0)))
+    model.eval()
+    first, _ = model(batch["frames"], batch["lengths"], keys=batch["keys"])
+    assert len(calls) == 3  # one call per clip, then cached
+    again, _ = model(batch["frames"], batch["lengths"], keys=batch["keys"])
+    assert len(calls) == 3 and torch.allclose(first, again)
+    frozen = [p for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all("where" not in n for n, p in model.named_parameters()
+                          if not p.requires_grad)
