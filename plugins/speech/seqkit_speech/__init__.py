@@ -16,9 +16,9 @@ from seqkit_speech.inference import PredictOptions, Recognizer, Transcript, tran
 from seqkit_speech.model import SpeechModel, StreamState
 from seqkit_speech.recognize import Emission
 from seqkit_speech.sources import Clip, read_clips
-from seqkit_speech.synth import ESpeak, synthesise
+from seqkit_speech.synth import ESpeak, synth_split
 from seqkit_speech.task import accuracy, task
 
 __all__ = ["Clip", "ESpeak", "Emission", "PredictOptions", "Recognizer", "SpeechAssets",
            "SpeechConfig", "SpeechModel", "StreamState", "SynthConfig", "Transcript",
-           "accuracy", "read_audio", "read_clips", "synthesise", "task", "transcribe"]
+           "accuracy", "read_audio", "read_clips", "synth_split", "task", "transcribe"]

@@ -128,3 +128,4 @@ def check_not_silent(wave: torch.Tensor, name: str) -> None:
     if peak < SILENCE_PEAK:
         raise SeqkitError(f"{name} is silent (peak amplitude {peak:.1e}); check the microphone "
                           "or the file")
+

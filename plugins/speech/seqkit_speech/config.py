@@ -60,5 +60,5 @@ class SpeechConfig:
     holdout_speakers: tuple[str, ...] = ()  # FSDD: test on these speakers, train on the rest
     synth: SynthConfig = field(default_factory=SynthConfig)  # the built-in data
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        batch_size=32, optimizer="adamw", lr=2e-3, weight_decay=1e-2, clip=5.0,
-        schedule="cosine", warmup_steps=100, epochs=30, log_every=25))  # see seqkit.TrainConfig
+        batch_size=32, optimizer="adamw", lr=4e-3, weight_decay=1e-2, clip=5.0,
+        schedule="cosine", warmup_steps=50, epochs=30, log_every=25))  # see seqkit.TrainConfig

@@ -149,7 +149,8 @@ class SpeechFrontend(nn.Module):
             layers.append(CausalConv(channels, config.conv_channels, 2 if i < strides else 1))
             channels, bands = config.conv_channels, (bands + 1) // 2
         self.convs = nn.ModuleList(layers)
-        self.project = nn.Linear(channels * bands, config.frontend_size)
+        self.project = nn.Sequential(nn.Linear(channels * bands, config.frontend_size),
+                                     nn.LayerNorm(config.frontend_size))
         self.min_samples = self.logmel.n_fft  # shorter input is padded with silence
         self.output_size = config.frontend_size
 

@@ -73,6 +73,7 @@ def transcribe(run: Run, audio, beam: int | None = None, name: str | None = None
     beam = run.config.beam if not beam else beam
     started = time.perf_counter()
     wave = load_input(run, audio, name)
+    seconds = wave.numel() / run.config.sample_rate
     loaded = time.perf_counter()
     model = run.model.eval()
     batch = wave.unsqueeze(0).to(_device(run))
@@ -82,7 +83,6 @@ def transcribe(run: Run, audio, beam: int | None = None, name: str | None = None
     frontend = model.encoder.frontend
     feats = frontend.logmel(torch.nn.functional.pad(
         batch, (0, max(0, frontend.min_samples - batch.shape[1]))))[0].cpu()
-    seconds = wave.numel() / run.config.sample_rate
     timings = {"load_s": loaded - started, "recognise_s": done - loaded,
                "rtf": (done - loaded) / max(seconds, 1e-9)}
     return Transcript(to_text(ids, run.assets.tokenizer), logits[0].cpu(), feats,

@@ -36,9 +36,10 @@ class Emission:
     seconds: float  # the time of its first frame
 
 
-def alignment(logits: torch.Tensor, tokenizer: TextTokenizer,
-              frame_seconds: float) -> list[Emission]:
-    """The greedy path of ``logits (S, C)`` as emissions: each run of one non-blank class."""
+def alignment(logits: torch.Tensor, tokenizer: TextTokenizer, frame_seconds: float,
+              offset: float = 0.0) -> list[Emission]:
+    """The greedy path of ``logits (S, C)`` as emissions: each run of one non-blank class;
+    times are ``frame * frame_seconds - offset`` (the silence padded before the audio)."""
     best = logits.argmax(-1).tolist()
     out: list[Emission] = []
     for frame, cls in enumerate(best):
@@ -47,5 +48,6 @@ def alignment(logits: torch.Tensor, tokenizer: TextTokenizer,
         if frame and best[frame - 1] == cls:
             out[-1].last = frame
         else:
-            out.append(Emission(tokenizer.id_to_token(cls), frame, frame, frame * frame_seconds))
+            out.append(Emission(tokenizer.id_to_token(cls), frame, frame,
+                               max(0.0, frame * frame_seconds - offset)))
     return out

@@ -9,8 +9,10 @@
   ``file``, ``file_name`` (Hugging Face ``audiofolder``'s ``metadata.csv``), ``audio``;
   ``text``, ``transcript``, ``transcription``, ``sentence``); files named by a split
   (``train.csv``, ``valid.tsv``, ``test.csv``) give those splits;
-- ``hf:NAME[:CONFIG]`` (``hf:audiofolder:DIR`` for a local audiofolder): a Hugging Face dataset
-  with an audio column and a text column, read through ``datasets`` without its decoder.
+- ``hf:NAME[:CONFIG]``: a Hugging Face dataset with an audio column and a text column, read
+  through ``datasets`` without its decoder (which needs torchcodec and FFmpeg); a local
+  ``audiofolder`` (``metadata.csv`` with ``file_name``, in split subfolders or not) is read as
+  a folder of tables, also when given as ``hf:audiofolder:DIR``.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from seqkit_speech.audio import audio_info, resample
 from seqkit_speech.config import SpeechConfig
 from seqkit_speech.synth import DIGITS, SYNTH_RATE, synth_split
 
-FSDD_NAME = re.compile(r"^(\d)_([^_]+)_(\d+)\.wav$")
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z][^_]*)_(\d+)\.wav$")  # a speaker is a name
 YESNO_NAME = re.compile(r"^[01](_[01])+\.wav$")
 PATH_COLUMNS = ("path", "file", "file_name", "filename", "audio", "wav")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence", "label")
@@ -108,13 +110,17 @@ def yesno(files: list[Path], config: SpeechConfig) -> dict[str, list[Clip]]:
     return {"test": clips[:half], **cut_valid(clips[half:], config.valid_fraction)}
 
 
-def cut_valid(clips: list[Clip], fraction: float) -> dict[str, list[Clip]]:
-    """``train`` and (every ``1/fraction``-th clip) ``valid``."""
+def cut_valid(clips: list[Clip], fraction: float, test: bool = False) -> dict[str, list[Clip]]:
+    """``train`` and ``valid`` (every ``1/fraction``-th clip), and with ``test`` as many again
+    (the clips just before those) as ``test``; seeded by nothing, the data's order only."""
     if fraction <= 0 or len(clips) < 2:
         return {"train": clips}
-    step = max(2, round(1 / fraction))
-    return {"train": [c for i, c in enumerate(clips) if i % step != step - 1],
-            "valid": [c for i, c in enumerate(clips) if i % step == step - 1]}
+    step = max(3 if test else 2, round(1 / fraction))
+    roles = {step - 1: "valid", step - 2: "test"} if test else {step - 1: "valid"}
+    out: dict[str, list[Clip]] = {"train": []}
+    for i, clip in enumerate(clips):
+        out.setdefault(roles.get(i % step, "train"), []).append(clip)
+    return out
 
 
 def _columns(header: list[str], table: Path) -> tuple[int, int, bool]:
@@ -156,19 +162,22 @@ def read_table(table: Path) -> list[Clip]:
 
 
 def tables(folder: Path, config: SpeechConfig) -> dict[str, list[Clip]] | None:
-    """Splits of a folder with CSV/TSV tables, or None if it has none."""
+    """Splits of a folder with CSV/TSV tables (or split subfolders that hold one each, as in
+    Hugging Face's ``audiofolder`` layout), or None if it has none."""
     found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".tsv"))
     if not found:
-        return None
-    named = {p: split_of(p.stem) for p in found}
-    if len(found) > 1 and None in named.values():
+        found = sorted(p for sub in folder.iterdir() if sub.is_dir() and split_of(sub.name)
+                       for p in sub.iterdir() if p.suffix.lower() in (".csv", ".tsv"))
+        if not found:
+            return None
+        named = {p: split_of(p.parent.name) for p in found}
+    else:
+        named = {p: split_of(p.stem) for p in found}
+    if len(found) > 1 and (None in named.values() or len(set(named.values())) < len(found)):
         raise SeqkitError(f"{folder} holds several tables ({', '.join(p.name for p in found)}); "
                           "name each by its split (train.csv, valid.csv, test.csv) or keep one")
     if None in named.values():
-        clips = read_table(found[0])
-        rest = cut_valid(clips, config.valid_fraction + config.valid_fraction)
-        held = rest.get("valid", [])
-        return {"train": rest["train"], "valid": held[0::2], "test": held[1::2]}
+        return cut_valid(read_table(found[0]), config.valid_fraction, test=True)
     out = {split: read_table(p) for p, split in named.items()}
     if "train" in out and "valid" not in out:
         out.update(cut_valid(out.pop("train"), config.valid_fraction))
@@ -176,22 +185,11 @@ def tables(folder: Path, config: SpeechConfig) -> dict[str, list[Clip]] | None:
 
 
 def huggingface(source: Source) -> dict[str, list[Clip]]:
-    """The splits of a Hugging Face dataset (``hf:audiofolder:DIR``: a local audiofolder)."""
+    """The splits of a Hugging Face dataset id, read through ``datasets``."""
     from seqkit.data import hf_splits
 
-    try:
-        import datasets
-    except ImportError as err:
-        raise SeqkitError("pip install datasets to read hf: sources") from err
-    if source.name == "audiofolder" and source.config:
-        try:
-            loaded = datasets.load_dataset("audiofolder", data_dir=source.config)
-        except Exception as err:  # datasets raises many types
-            raise SeqkitError(f"cannot load {source}: {err}") from err
-        splits = {{"validation": "valid"}.get(k, k): v for k, v in loaded.items()}
-    else:
-        splits = hf_splits(source)
-    return {name: hf_clips(split, f"{source}[{name}]") for name, split in splits.items()}
+    return {name: hf_clips(split, f"{source}[{name}]")
+            for name, split in hf_splits(source).items()}
 
 
 def hf_clips(split, label: str) -> list[Clip]:
@@ -217,10 +215,12 @@ def read_clips(config: SpeechConfig, source: Source) -> dict[str, list[Clip]]:
     """Every split of ``source``; with ``source.whole``, all clips as one split ``whole``."""
     if source.kind == "builtin":
         splits = builtin(config)
-    elif source.kind == "hf":
+    elif source.kind == "hf" and not (source.name == "audiofolder" and source.config):
         splits = huggingface(source)
-    else:
-        folder = source.path
+    else:  # a folder; hf:audiofolder:DIR is read here too, without datasets' audio codec
+        folder = source.path or Path(source.config)
+        if not folder.is_dir():
+            raise SeqkitError(f"{folder}: no such folder")
         wavs = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav")
         if (files := fsdd_files(folder)) is not None:
             splits = fsdd(files, config)

@@ -9,8 +9,10 @@ variant at a random rate and pitch, with white noise added. Everything is drawn 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing as mp
 import random
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,19 +101,40 @@ def utterance_text(rng: random.Random, config: SynthConfig) -> str:
     return " ".join(rng.choice(DIGITS) for _ in range(count))
 
 
-def synthesise(config: SynthConfig, split: str, index: int) -> Utterance:
-    """Utterance ``index`` of ``split``: the same for the same config on every machine."""
-    stream = {"train": 0, "valid": 1, "test": 2}.get(split, 3)
-    rng = random.Random((config.seed * 7919 + stream) * 1_000_003 + index)
-    text = utterance_text(rng, config)
-    voice = f"{rng.choice(VOICES)}+{rng.choice(VARIANTS)}"
-    samples = ESpeak.get().say(text, voice, rng.randint(*config.rate), rng.randint(*config.pitch))
-    wave = samples.astype(np.float32) / 32768.0
-    noise = np.random.default_rng(rng.getrandbits(32)).standard_normal(len(wave))
-    wave += (rng.uniform(0, config.noise) * noise).astype(np.float32)
-    return Utterance(text, wave, voice)
+def _say_all(requests: list[tuple[str, str, int, int]]) -> list[np.ndarray]:
+    """Synthesise ``(text, voice, rate, pitch)`` requests in order, in this process."""
+    engine = ESpeak.get()
+    return [engine.say(*request) for request in requests]
+
+
+def _say_fresh(requests: list[tuple[str, str, int, int]]) -> list[np.ndarray]:
+    """``_say_all`` in a forked child whose eSpeak starts fresh.
+
+    eSpeak NG keeps state across utterances (its pitch flutter runs on through every call, and
+    ``espeak_Initialize`` does not reset it), so an utterance's samples depend on everything
+    said before it in the process. A fresh child per split makes a split the same whatever
+    the parent synthesised earlier. Where fork is not available, it runs here.
+    """
+    if "fork" not in mp.get_all_start_methods() or ESpeak._instance is not None:
+        return _say_all(requests)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+        return pool.submit(_say_all, requests).result()
 
 
 def synth_split(config: SynthConfig, split: str, count: int) -> list[Utterance]:
-    """The first ``count`` utterances of ``split``."""
-    return [synthesise(config, split, i) for i in range(count)]
+    """The first ``count`` utterances of ``split``: text, voice, rate, pitch and noise drawn
+    from a generator seeded by (seed, split, index); the same on every call."""
+    stream = {"train": 0, "valid": 1, "test": 2}.get(split, 3)
+    plans, requests = [], []
+    for index in range(count):
+        rng = random.Random((config.seed * 7919 + stream) * 1_000_003 + index)
+        text = utterance_text(rng, config)
+        voice = f"{rng.choice(VOICES)}+{rng.choice(VARIANTS)}"
+        requests.append((text, voice, rng.randint(*config.rate), rng.randint(*config.pitch)))
+        plans.append((rng.uniform(0, config.noise), rng.getrandbits(32)))
+    utterances = []
+    for (text, voice, _, _), (level, seed), samples in zip(requests, plans, _say_fresh(requests)):
+        wave = samples.astype(np.float32) / 32768.0
+        noise = np.random.default_rng(seed).standard_normal(len(wave)).astype(np.float32)
+        utterances.append(Utterance(text, wave + level * noise, voice))
+    return utterances

@@ -34,8 +34,8 @@ def learning_config(**fields):
     return make_tiny_config(
         synth={"train_utterances": 400, "valid_utterances": 41, "test_utterances": 43,
                "min_digits": 1, "max_digits": 1, "word_fraction": 0.0, "noise": 0.003},
-        train_cfg={"batch_size": 16, "epochs": 12, "lr": 3e-3, "warmup_steps": 20},
-        n_mels=24, conv_channels=8, frontend_size=48, hidden_size=64, tokens="word",
+        train_cfg={"batch_size": 16, "epochs": 10, "lr": 5e-3, "warmup_steps": 20},
+        n_mels=24, conv_channels=8, frontend_size=48, hidden_size=64, tokens="word", subsample=4,
         bidirectional=False, normalize="global", freq_masks=1, time_masks=1,
         **fields)
 
