@@ -79,12 +79,11 @@ def build(shape: dict):
 
 
 def new_api() -> bool:
-    """Whether the imported core has ``Seq2Seq`` (else: the older decoder-state API)."""
-    try:
-        import seqkit.seq2seq  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the imported core keeps the memory out of the decoder state (``prepare``), as
+    since ``Seq2Seq`` (else: the older API, the memory inside the state)."""
+    from seqkit.decoder import Decoder
+
+    return hasattr(Decoder, "prepare")
 
 
 def step_timer(decoder, memory, rows: int):

@@ -1,12 +1,13 @@
 """The caption task's data: splits by image, the vocabulary, the baseline bank, and batches.
 
 Training batches hold one caption each (an image with five captions appears five times per
-epoch); held-out batches hold each image once with all its captions::
+epoch); held-out batches hold each image once with all its captions. Both are the core's
+``Seq2SeqBatch``::
 
-    {"images": (M, 3, H, W) uint8, "index": (M,) image numbers in the split,
-     "tokens": (N, T) <bos> caption <eos> <pad>..., "owner": (N,) image row of each caption}
+    src (M, 3, H, W) uint8 images, src_lengths None, index (M,) image numbers in the split,
+    tgt (N, T) <bos> caption <eos> <pad>..., tgt_lengths (N,), owner (N,) image row of each
 
-``owner`` is absent from training batches, where caption n belongs to image n (N = M).
+``owner`` is None in training batches, where caption n belongs to image n (N = M).
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from typing import Any, Iterator
 
 import torch
 
-from seqkit.batching import BucketBatches, pad
+from seqkit.batching import BucketBatches
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
+from seqkit.seq2seq import Seq2SeqBatch, target_batch
 from seqkit.task import TaskData
 from seqkit.tokenizers import TextTokenizer
 from seqkit.vision import hf_config, is_hf
@@ -108,7 +110,7 @@ class BankImages:
 
 
 class Collate:
-    """Lists of examples -> batch dicts (see the module docstring)."""
+    """Lists of examples -> ``Seq2SeqBatch`` (see the module docstring)."""
 
     def __init__(self, split: str, data: CaptionSet, loader: ImageLoader,
                  tokenizer: TextTokenizer):
@@ -119,22 +121,21 @@ class Collate:
         return torch.stack([self.loader(self.data.images[i], (self.split, i), self.data.names[i])
                             for i in indices])
 
-    def _tokens(self, captions: list[list[int]]) -> torch.Tensor:
-        return pad([[self.bos] + ids + [self.eos] for ids in captions], self.pad)[0]
+    def _batch(self, indices: list[int], captions: list[list[int]],
+               owner: list[int] | None) -> Seq2SeqBatch:
+        tgt, lengths = target_batch(captions, self.bos, self.eos, self.pad)
+        return Seq2SeqBatch(self._images(indices), None, tgt, lengths,
+                            None if owner is None else torch.tensor(owner), torch.tensor(indices))
 
-    def train(self, examples: list[tuple[int, list[int]]]) -> dict:
+    def train(self, examples: list[tuple[int, list[int]]]) -> Seq2SeqBatch:
         """One caption per row."""
-        indices = [i for i, _ in examples]
-        return {"images": self._images(indices), "index": torch.tensor(indices),
-                "tokens": self._tokens([ids for _, ids in examples])}
+        return self._batch([i for i, _ in examples], [ids for _, ids in examples], None)
 
-    def held_out(self, examples: list[tuple[int, list[list[int]]]]) -> dict:
+    def held_out(self, examples: list[tuple[int, list[list[int]]]]) -> Seq2SeqBatch:
         """One image per row, with all its captions."""
-        indices = [i for i, _ in examples]
         owner = [row for row, (_, caps) in enumerate(examples) for _ in caps]
-        return {"images": self._images(indices), "index": torch.tensor(indices),
-                "tokens": self._tokens([ids for _, caps in examples for ids in caps]),
-                "owner": torch.tensor(owner)}
+        return self._batch([i for i, _ in examples],
+                           [ids for _, caps in examples for ids in caps], owner)
 
 
 def make_batches(split: str, data: CaptionSet, config: CaptionConfig, assets: CaptionAssets,

@@ -74,7 +74,7 @@ def caption_images(run: Run, images: list[ImageRef], beam: int | None = None) ->
     if not images:
         return []
     run.model.eval()
-    ids = run.model.generate(image_batch(run, images), beam, run.config.max_length)
+    ids = run.model.caption(image_batch(run, images), beam, run.config.max_length)
     return [run.assets.tokenizer.decode(row) for row in ids]
 
 
@@ -86,7 +86,7 @@ def caption_image(run: Run, image: ImageRef, beam: int | None = None) -> Caption
     _check_beam(beam)
     run.model.eval()
     memory = run.model.encode(image_batch(run, [image]))
-    ids = run.model.generate(None, beam, run.config.max_length, memory=memory)[0]
+    ids = run.model.generate(memory, beam, run.config.max_length)[0]
     weights = run.model.attention(memory, [ids])[0]  # (words, S)
     return Caption(_words(run, ids), weights.view(len(ids), *run.model.grid))
 

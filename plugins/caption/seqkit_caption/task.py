@@ -6,7 +6,8 @@ from itertools import islice
 from pathlib import Path
 
 from seqkit.errors import SeqkitError
-from seqkit.rundir import unwrap, write_json
+from seqkit.rundir import write_json
+from seqkit.seq2seq import Seq2SeqBatch
 from seqkit.task import Task
 from seqkit.tokenizers import TextTokenizer
 from seqkit_caption import model as captioner
@@ -29,10 +30,11 @@ def build_model(config: CaptionConfig, assets: CaptionAssets) -> captioner.Capti
                                  len(assets.bank_captions))
 
 
-def loss(model: captioner.CaptionModel, batch: dict, state):
-    """Cross-entropy per token plus lambda times the doubly stochastic attention penalty."""
-    ce, penalty, items = model(batch["images"], batch["tokens"], batch.get("owner"))
-    return ce + unwrap(model).penalty * penalty, items, None
+def loss(model: captioner.CaptionModel, batch: Seq2SeqBatch, state):
+    """Cross-entropy per token plus lambda times the doubly stochastic attention penalty (the
+    model's forward adds them, so this reads through DDP and ``torch.compile`` wrappers)."""
+    out = model(batch)
+    return out.loss, out.items, None
 
 
 def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
@@ -56,19 +58,18 @@ def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
     items = captions = 0
     candidates, neighbours, refs = [], [], []
     for batch in batches.epoch(0):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        memory = model.encode(batch["images"])
-        owner = batch.get("owner")
-        ce, penalty, count = model.decode_loss(memory, batch["tokens"], owner)
-        ce_sum, items = ce_sum + ce.item() * count, items + count
-        rows = batch["tokens"].size(0)
-        penalty_sum, captions = penalty_sum + penalty.item() * rows, captions + rows
-        for ids in model.generate(None, config.beam, config.max_length, memory=memory):
+        batch = batch.to(device)
+        memory = model.encode(batch.src, batch.src_lengths)
+        terms = model.loss_terms(memory, batch.tgt, batch.owner)
+        ce_sum, items = ce_sum + terms.nll.item() * terms.items, items + terms.items
+        rows = batch.tgt.size(0)
+        penalty_sum, captions = penalty_sum + terms.penalty.item() * rows, captions + rows
+        for ids in model.generate(memory, config.beam, config.max_length):
             candidates.append(assets.tokenizer.decode(ids))
         if use_bank:
             nearest = model.nearest(model.pooled(memory)).tolist()
             neighbours += [assets.bank_captions[i] for i in nearest]
-        refs += [references[i] for i in batch["index"].tolist()]
+        refs += [references[i] for i in batch.index.tolist()]
     metrics = {"loss": ce_sum / max(items, 1), "attention_penalty": penalty_sum / max(captions, 1),
                "images": float(len(candidates)), **caption_metrics(candidates, refs)}
     if use_bank:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from seqkit.encoder import Memory
+from seqkit.seq2seq import Seq2Seq, Seq2SeqBatch, target_batch
 from seqkit_caption import model as captioner
 from seqkit_caption.frontend import build_encoder
 
@@ -14,14 +15,24 @@ B, T, V, FEATURES = 3, 7, 11, 13
 SPECIAL = {"bos": 2, "eos": 3, "pad": 0}
 
 
-@pytest.fixture(scope="module")
-def model():
+def build(**fields):
     from seqkit_caption import CaptionConfig
 
     config = CaptionConfig(cut_after="layer2", image_size=37, feature_size=FEATURES,
-                           embed_size=9, hidden_size=17, attention_size=5, dropout=0.0)
+                           embed_size=9, hidden_size=17, attention_size=5, dropout=0.0,
+                           **fields)
     torch.manual_seed(0)
     return captioner.build_model(config, build_encoder(config), V, SPECIAL, bank_size=5).eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build()
+
+
+def batch_of(tokens: torch.Tensor, owner=None, count: int = B) -> Seq2SeqBatch:
+    lengths = (tokens != SPECIAL["pad"]).sum(1)
+    return Seq2SeqBatch(images(count), None, tokens, lengths, owner)
 
 
 def images(count: int = B, size: int = 37) -> torch.Tensor:
@@ -37,9 +48,10 @@ def test_encoder_gives_a_grid_memory(model):
 
 
 def test_decoder_logits_and_attention(model):
+    assert isinstance(model, Seq2Seq)  # the captioner is the core's sequence-to-sequence model
     tokens = torch.randint(4, V, (5, T))
     owner = torch.tensor([0, 0, 1, 2, 2])
-    logits, weights, rows = model.teacher_force(images(), tokens, owner)
+    logits, weights, rows = model.decode(model.encode(images()), tokens, owner)
     assert logits.shape == (5, T, V)
     assert weights.shape == (5, T, 25)
     assert torch.allclose(weights.sum(-1), torch.ones(5, T), atol=1e-5)
@@ -57,17 +69,24 @@ def test_attention_penalty_known_number():
     assert math.isclose(first.item(), (0.25 + 0.75 ** 2 * 2) / 3, rel_tol=1e-6)
 
 
-def test_loss_is_finite_and_counts_tokens(model):
+def test_loss_adds_the_weighted_penalty_and_counts_tokens(model):
     tokens = torch.tensor([[2, 5, 6, 3, 0], [2, 7, 3, 0, 0], [2, 4, 4, 4, 3]])
-    ce, penalty, items = model(images(), tokens)
-    assert items == 3 + 2 + 4
-    assert torch.isfinite(ce) and torch.isfinite(penalty) and penalty >= 0
-
-
-def test_beam_search_is_batched_over_images(model):
+    out = model(batch_of(tokens))
+    assert out.items == 3 + 2 + 4
+    assert torch.isfinite(out.nll) and out.penalty > 0
+    assert model.attention_penalty == 0.1  # the config's lambda, folded into the forward
+    torch.testing.assert_close(out.loss, out.nll + 0.1 * out.penalty)
+    # the same captions with their images in another order, mapped back by owner
     pixels = images()
-    together = model.generate(pixels, beam=3, max_len=6)
-    alone = [model.generate(pixels[i: i + 1], beam=3, max_len=6)[0] for i in range(B)]
+    swapped = model(Seq2SeqBatch(pixels[[2, 0, 1]], None, tokens, None, torch.tensor([1, 2, 0])))
+    torch.testing.assert_close(swapped.loss, out.loss)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_search_is_batched_over_images(model, beam):
+    pixels = images()
+    together = model.caption(pixels, beam=beam, max_len=6)
+    alone = [model.caption(pixels[i: i + 1], beam=beam, max_len=6)[0] for i in range(B)]
     assert len(together) == B and together == alone
     assert all(len(ids) <= 6 and SPECIAL["eos"] not in ids for ids in together)
 
@@ -96,9 +115,13 @@ def test_decoder_start_from_the_image_or_from_zeros(model):
     memory = model.encode(images())
     from_image = model.start(memory)["rnn"]
     assert all(part.shape == (B, 1, 17) and part.abs().sum() > 0 for part in from_image)
-    model.image_init = False
-    try:
-        assert all(not part.any() for part in model.start(memory)["rnn"])
-        assert len(model.generate(images(), beam=2, max_len=4)) == B
-    finally:
-        model.image_init = True
+    blind = build(image_init=False)
+    assert blind.decoder.bridge is None
+    assert all(not part.any() for part in blind.start(blind.encode(images()))["rnn"])
+    assert len(blind.caption(images(), beam=2, max_len=4)) == B
+
+
+def test_target_batch_pads_after_eos():
+    tgt, lengths = target_batch([[5, 6], [], [7]], SPECIAL["bos"], SPECIAL["eos"], SPECIAL["pad"])
+    assert tgt.tolist() == [[2, 5, 6, 3], [2, 3, 0, 0], [2, 7, 3, 0]]
+    assert lengths.tolist() == [4, 2, 3]

@@ -38,11 +38,14 @@ def test_prepare_a_folder_gives_batches(image_folder, tiny_config):
     config = tiny_config(valid_fraction=0.2, test_fraction=0.3)
     data = prepare(config, folder_source(image_folder), None)
     batch = next(iter(data.split("train").epoch(0)))
-    assert batch["images"].shape[1:] == (3, 32, 32)
-    assert (batch["tokens"][:, 0] == data.assets.tokenizer.bos_id).all()
+    assert batch.src.shape[1:] == (3, 32, 32) and batch.owner is None
+    assert (batch.tgt[:, 0] == data.assets.tokenizer.bos_id).all()
+    tok = data.assets.tokenizer
+    ends = batch.tgt.gather(1, (batch.tgt_lengths - 1).unsqueeze(1)).squeeze(1)
+    assert (ends == tok.eos_id).all()  # tgt_lengths count <bos> and <eos>
     held = next(iter(data.split("test").epoch(0)))
-    assert held["images"].shape[0] == 3 and held["tokens"].shape[0] == 6
-    assert held["owner"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert held.src.shape[0] == 3 and held.tgt.shape[0] == 6
+    assert held.owner.tolist() == [0, 0, 1, 1, 2, 2]
     assert "bank" in data.split("valid").meta and not data.split("valid").meta["scenes"]
 
 
@@ -134,7 +137,7 @@ def test_hf_rows_of_one_image_are_merged(tmp_path, monkeypatch, tiny_config, sav
     valid = data.split("valid").meta["data"]
     assert len(valid) == 2 and all(len(c) == 2 for c in valid.captions)
     batch = next(iter(data.split("train").epoch(0)))
-    assert batch["images"].shape[1:] == (3, 32, 32)
+    assert batch.src.shape[1:] == (3, 32, 32)
 
 
 def test_bad_folders(tmp_path, save_image):
