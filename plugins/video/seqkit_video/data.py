@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from seqkit.rundir import write_json
 from seqkit.task import TaskData
 from seqkit_video.clips import make_clip, tag_names
 from seqkit_video.config import VideoConfig
-from seqkit_video.decode import Limits, read_frames, read_video
+from seqkit_video.decode import Limits, iter_frames, read_frames, read_video
 from seqkit_video.sources import CLIP_FPS, VideoExample, read_examples
 from seqkit_video.streaming import ChunkBatches
 
@@ -123,6 +124,36 @@ class Collate:
                 "reset": torch.ones(len(items), dtype=torch.bool),
                 "keys": self.key_base + index * 1_000_000, "index": index}
 
+    def pieces(self, item: tuple[int, VideoExample], size: int) -> Iterator[dict]:
+        """One clip as successive one-row batches of ``size`` frames. A video file is decoded
+        piece by piece, so memory stays bounded however long it is."""
+        number, example = item
+        if example.kind != "video":
+            whole = self([item])
+            for start in range(0, int(whole["lengths"][0]), size):
+                yield _cut(whole, start, size)
+            return
+        start = 0
+        for frames, numbers, times in iter_frames(example.ref, self.config.frame_size,
+                                                  self.config.fps, Limits.of(self.config),
+                                                  chunk=size):
+            positions = times if example.unit == "second" else numbers
+            yield {"frames": torch.from_numpy(frames).permute(0, 3, 1, 2).unsqueeze(0),
+                   "lengths": torch.tensor([len(frames)]),
+                   "targets": frame_targets(example, positions, self.assets).unsqueeze(0),
+                   "keys": torch.tensor([self.key_base + number * 1_000_000 + start]),
+                   "index": torch.tensor([number])}
+            start += len(frames)
+
+
+def _cut(batch: dict, start: int, size: int) -> dict:
+    """Frames ``start:start + size`` of a one-row batch."""
+    count = min(size, int(batch["lengths"][0]) - start)
+    return {"frames": batch["frames"][:, start: start + count],
+            "targets": batch["targets"][:, start: start + count],
+            "lengths": torch.tensor([count]), "keys": batch["keys"] + start,
+            "index": batch["index"]}
+
 
 _KEY_BASES = {"train": 1, "valid": 2, "test": 3, "whole": 4}
 
@@ -134,7 +165,7 @@ def make_batches(split: str, examples: list[VideoExample], config: VideoConfig,
     context = {"names": [e.name for e in examples], "fps": CLIP_FPS}
     items = list(enumerate(examples))
     if split == "train" and config.stream:
-        return ChunkBatches(items, config.train.batch_size, config.train.bptt, collate,
+        return ChunkBatches(items, config.train.batch_size, config.train.bptt, collate.pieces,
                             lambda item: item[1].frames, seed=config.train.seed,
                             workers=config.train.workers, context=context)
     return BucketBatches.from_config(items, config.train, lambda item: item[1].frames, collate,

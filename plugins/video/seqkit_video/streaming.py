@@ -48,67 +48,72 @@ def plan_chunks(lengths: list[int], lanes: int, bptt: int, seed: int) -> list[li
 
 
 class _Stream(IterableDataset):
-    """Collated batches of a plan, decoding each clip once per lane (in a worker process)."""
+    """Collated batches of a plan. Each lane reads its clip piece by piece through
+    ``pieces(item, bptt)`` (decoding a video file as it goes), in a worker process."""
 
     def __init__(self, items: list, plan: list[list[Piece | None]], bptt: int,
-                 collate: Callable[[list], dict]):
-        self.items, self.plan, self.bptt, self.collate = items, plan, bptt, collate
+                 pieces: Callable[[Any, int], Iterator[dict]]):
+        self.items, self.plan, self.bptt, self.pieces = items, plan, bptt, pieces
 
     def __iter__(self) -> Iterator[dict]:
-        decoded: dict[int, tuple[int, dict]] = {}  # lane -> (item, its whole collated clip)
+        readers: dict[int, tuple[int, int, Iterator[dict]]] = {}  # lane -> (item, next, pieces)
         for row in self.plan:
-            pieces = []
+            cut = []
             for lane, piece in enumerate(row):
                 if piece is None:
-                    pieces.append(None)
+                    cut.append(None)
                     continue
                 item, start, _ = piece
-                if decoded.get(lane, (None,))[0] != item:
-                    decoded[lane] = (item, self.collate([self.items[item]]))
-                pieces.append((decoded[lane][1], start))
-            yield self._batch(pieces)
+                if readers.get(lane, (None, None))[:2] != (item, start):  # a new clip, or resumed
+                    reader = self.pieces(self.items[item], self.bptt)
+                    for _ in range(start // self.bptt):  # skip to the resumed piece
+                        next(reader, None)
+                    readers[lane] = (item, start, reader)
+                reader = readers[lane][2]
+                readers[lane] = (item, start + self.bptt, reader)
+                cut.append(next(reader, None))  # None: the clip was shorter than its header said
+            yield self._batch(cut, [p is not None and p[2] for p in row])
 
-    def _batch(self, pieces: list) -> dict:
-        """Cut ``bptt`` frames of each lane's clip and pad them into one batch."""
-        rows = [(clip, start) for clip, start in (p for p in pieces if p is not None)]
-        frames_shape = rows[0][0]["frames"].shape[2:]
-        target_shape = rows[0][0]["targets"].shape[2:]
-        width = max(min(self.bptt, int(c["lengths"][0]) - s) for c, s in rows)
-        lanes = len(pieces)
-        batch = {"frames": torch.zeros(lanes, width, *frames_shape, dtype=torch.uint8),
-                 "targets": torch.zeros(lanes, width, *target_shape,
-                                        dtype=rows[0][0]["targets"].dtype),
+    def _batch(self, pieces: list[dict | None], starts: list[bool]) -> dict:
+        """Pad the lanes' pieces into one batch; idle lanes get one blank frame."""
+        rows = [p for p in pieces if p is not None]
+        if not rows:
+            raise SeqkitError("every lane's clip ended before its planned length")
+        width = max(int(p["lengths"][0]) for p in rows)
+        lanes, first = len(pieces), rows[0]
+        batch = {"frames": first["frames"].new_zeros(lanes, width, *first["frames"].shape[2:]),
+                 "targets": first["targets"].new_zeros(lanes, width,
+                                                        *first["targets"].shape[2:]),
                  "lengths": torch.ones(lanes, dtype=torch.long),
-                 "reset": torch.ones(lanes, dtype=torch.bool),
+                 "reset": torch.tensor(starts, dtype=torch.bool) | torch.tensor(
+                     [p is None for p in pieces]),
                  "keys": torch.full((lanes,), -1, dtype=torch.long),
                  "index": torch.full((lanes,), -1, dtype=torch.long)}
         for lane, piece in enumerate(pieces):
-            if piece is None:
-                continue
-            clip, start = piece
-            count = min(self.bptt, int(clip["lengths"][0]) - start)
-            batch["frames"][lane, :count] = clip["frames"][0, start: start + count]
-            batch["targets"][lane, :count] = clip["targets"][0, start: start + count]
-            batch["lengths"][lane] = count
-            batch["reset"][lane] = start == 0
-            batch["keys"][lane] = clip["keys"][0] + start
-            batch["index"][lane] = clip["index"][0]
+            if piece is not None:
+                count = int(piece["lengths"][0])
+                batch["frames"][lane, :count] = piece["frames"][0]
+                batch["targets"][lane, :count] = piece["targets"][0]
+                for key in ("lengths", "keys", "index"):
+                    batch[key][lane] = piece[key][0]
         return batch
 
 
 class ChunkBatches:
     """Streaming batches of ``lanes`` rows, ``bptt`` frames each (see the module docstring).
 
-    ``items`` are what ``collate`` takes (one at a time); ``length(item)`` its frame count."""
+    ``pieces(item, bptt)`` yields an item's successive one-row batches (``frames``,
+    ``targets``, ``lengths``, ``keys``, ``index``); ``length(item)`` is its frame count."""
 
-    def __init__(self, items: list, lanes: int, bptt: int, collate: Callable[[list], dict],
+    def __init__(self, items: list, lanes: int, bptt: int,
+                 pieces: Callable[[Any, int], Iterator[dict]],
                  length: Callable[[Any], int], seed: int = 0, workers: int = 0,
                  context: Any = None):
         if not items:
             raise SeqkitError("no clips to batch: the data split is empty")
         if bptt < 1:
             raise SeqkitError(f"--train.bptt must be at least 1 frame, not {bptt}")
-        self.examples, self.lanes, self.bptt, self.collate = items, lanes, bptt, collate
+        self.examples, self.lanes, self.bptt, self.pieces = items, lanes, bptt, pieces
         self.lengths = [int(length(item)) for item in items]
         self.seed, self.workers, self.context = seed, workers, context
         self.facts: dict[str, float] = {}
@@ -133,7 +138,7 @@ class ChunkBatches:
             raise SeqkitError(f"{world} processes cannot share {self.lanes} lanes; raise "
                               "--train.batch-size to at least the process count")
         plan = [row[rank::world] for row in self.plan(number)[start:]]
-        stream = _Stream(self.examples, plan, self.bptt, self.collate)
+        stream = _Stream(self.examples, plan, self.bptt, self.pieces)
         if not self.workers:
             return iter(stream)
         return iter(DataLoader(stream, batch_size=None, num_workers=1))

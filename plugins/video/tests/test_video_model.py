@@ -146,3 +146,19 @@ def test_frozen_backbone_features_are_cached(tiny_config):
     frozen = [p for n, p in model.named_parameters() if not p.requires_grad]
     assert frozen and all("where" not in n for n, p in model.named_parameters()
                           if not p.requires_grad)
+
+
+def test_streamed_chunks_of_builtin_clips_join_into_the_whole_clips(tiny_config):
+    config = tiny_config(bidirectional=False, stream=True, train_cfg={"bptt": 4})
+    data = task.prepare(config, Source("builtin"), None)
+    chunks, rows = data.split("train"), {}
+    for batch in chunks.epoch(0):
+        for lane, number in enumerate(batch["index"].tolist()):
+            if number >= 0:
+                count = int(batch["lengths"][lane])
+                assert bool(batch["reset"][lane]) == (number not in rows)
+                rows.setdefault(number, []).append(batch["frames"][lane, :count])
+    assert sorted(rows) == list(range(len(chunks.examples)))
+    collate = Collate(config, data.assets, 0)
+    for number, pieces in rows.items():
+        assert torch.equal(torch.cat(pieces), collate([chunks.examples[number]])["frames"][0])

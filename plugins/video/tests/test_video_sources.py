@@ -145,3 +145,29 @@ def test_hf_rows_with_frames_and_videos(tmp_path, tiny_config, monkeypatch):
     assert batch["targets"].tolist() == [[0, 0, 1, 1, 0]]
     batch = next(iter(data.split("valid").epoch(0)))
     assert batch["frames"].shape[:2] == (1, 6) and batch["targets"][0, 2] == 1
+
+
+def test_streamed_batches_decode_a_video_piece_by_piece(tmp_path, tiny_config, monkeypatch):
+    _videos(tmp_path, 2, 23)
+    (tmp_path / "labels.csv").write_text(
+        "video,start_frame,end_frame,label\nv0.mp4,3,9,wave\nv1.mp4,1,23,jump\n")
+    config = tiny_config(bidirectional=False, stream=True, valid_fraction=0, test_fraction=0,
+                         train_cfg={"bptt": 5, "batch_size": 2})
+    data = task.prepare(config, Source("folder", path=tmp_path), None)
+    pieces = []
+    import seqkit_video.data as video_data
+    real = video_data.iter_frames
+    monkeypatch.setattr(video_data, "iter_frames", lambda *a, **k: (
+        pieces.append(k["chunk"]) or real(*a, **k)))
+    rows: dict[int, list] = {}
+    for batch in data.split("train").epoch(0):
+        for lane in range(2):
+            if batch["index"][lane] >= 0:
+                count = int(batch["lengths"][lane])
+                rows.setdefault(int(batch["index"][lane]), []).append(
+                    (batch["frames"][lane, :count], batch["targets"][lane, :count]))
+    assert pieces == [5, 5]  # each video opened once, decoded 5 frames at a time
+    for number, chunks in rows.items():
+        whole = video_data.Collate(config, data.assets, 0)([data.split("train").examples[number]])
+        assert torch.equal(torch.cat([f for f, _ in chunks]), whole["frames"][0])
+        assert torch.equal(torch.cat([t for _, t in chunks]), whole["targets"][0])
