@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
@@ -82,6 +83,10 @@ def test_csv_row_naming_a_missing_file_reports_file_and_line(tmp_path, save_audi
     (tmp_path / "data.csv").write_text("path,text\na.wav,one\n\nb.wav,two\n")
     with pytest.raises(SeqkitError, match=r"data.csv:4: .*b.wav does not exist"):
         read_clips(tiny_config(), folder(tmp_path))
+    sf.write(tmp_path / "none.wav", np.zeros(0, np.float32), 8000)
+    (tmp_path / "data.csv").write_text("path,text\na.wav,one\nnone.wav,two\n")
+    with pytest.raises(SeqkitError, match=r"none.wav \(.*data.csv:3\) holds no audio samples"):
+        read_clips(tiny_config(), folder(tmp_path))  # found when the data is read, not later
     (tmp_path / "data.csv").write_text("path,text\na.wav,one\nnotes.csv,two\n")
     (tmp_path / "data.csv").rename(tmp_path / "data.tsv")
     (tmp_path / "notes.csv").write_text("x")
