@@ -2,6 +2,7 @@
 import dataclasses
 import itertools
 import json
+import math
 
 import pytest
 import torch
@@ -235,3 +236,27 @@ def test_a_partial_last_line_of_the_metrics_log_is_skipped_and_repaired(tmp_path
     path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
     with pytest.raises(SeqkitError, match="line 2"):
         MetricsLog(path, enabled=False).records()
+
+
+def test_the_learning_curve_draws_the_floor_the_task_names(tmp_path, tiny_lm, monkeypatch):
+    """The core knows no metric names: it asks the task's loss_floor of each validation."""
+    import seqkit.metrics_log as metrics_log
+
+    task = get_task("lm")
+    asked, drawn = [], []
+
+    def floor(metrics):
+        asked.append(metrics)
+        return task.loss_floor(metrics)
+
+    import matplotlib.axes
+
+    real_axhline = matplotlib.axes.Axes.axhline
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline",
+                        lambda self, y, *a, **k: drawn.append(y) or real_axhline(self, y, *a, **k))
+    spy = dataclasses.replace(task, loss_floor=floor)
+    train(spy, tiny_lm(max_steps=4, epochs=1), Source("builtin"), tmp_path / "run", quiet=True)
+    assert asked and all("floor_ppl" in m for m in asked)
+    assert drawn == [pytest.approx(math.log(asked[-1]["floor_ppl"]))]
+    assert task.loss_floor({"loss": 1.0}) is None  # no known floor (a user's own text)
+    metrics_log.plot_curve([{"split": "valid", "step": 1, "loss": 2.0}], tmp_path / "c.png")

@@ -98,7 +98,9 @@ def test_split_whole_scores_every_file_as_one_set(tiny_run, tmp_path):
 def test_split_whole_of_the_builtin_data_is_every_split(tiny_run):
     parts = evaluate_run(tiny_run, Source("builtin"), "all")
     whole = evaluate_run(tiny_run, Source("builtin"), "whole")
-    assert whole["tokens"] == sum(parts[f"{s}_tokens"] for s in ("train", "valid", "test"))
+    every = sum(parts[f"{s}_tokens"] for s in ("train", "valid", "test"))
+    streams = tiny("lm").eval_batch_size  # each stream cut drops fewer tokens than its rows
+    assert every <= whole["tokens"] < every + 3 * streams
     assert parts["valid_floor_ppl"] != whole["floor_ppl"] > 1.0  # its own floor, over all of it
     with pytest.raises(SeqkitError, match="vocabulary"):
         get_task("lm").prepare(tiny("lm"), Source("builtin", whole=True), None)
