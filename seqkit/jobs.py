@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from seqkit import dist
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
@@ -68,6 +70,13 @@ def final_metrics(out: Path, data: TaskData, config: Any) -> dict:
     return metrics
 
 
+def _run_device(config: dict) -> torch.device:
+    """The device a run was trained on (``train.device``), or the CPU where this machine has
+    no such GPU (a run trained on a GPU, scored on a laptop)."""
+    device = dist.pick_device(config.get("train", {}).get("device", "auto"))
+    return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
+
+
 def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> dict:
     """Evaluate a run dir on ``source``, on the run's training device (``train.device``).
 
@@ -76,8 +85,7 @@ def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> 
     With "whole", every example of the source is scored as one set, whatever its file names
     say about splits (the task's ``prepare`` reads ``Source.whole``).
     """
-    device = dist.pick_device(read_config(path)["config"].get("train", {}).get("device", "auto"))
-    run = load(path, device)
+    run = load(path, _run_device(read_config(path)["config"]))
     if split == "whole":
         source = dataclasses.replace(source, whole=True)
     data = run.task.prepare(run.config, source, run.assets)

@@ -260,3 +260,12 @@ def test_the_learning_curve_draws_the_floor_the_task_names(tmp_path, tiny_lm, mo
     assert drawn == [pytest.approx(math.log(asked[-1]["floor_ppl"]))]
     assert task.loss_floor({"loss": 1.0}) is None  # no known floor (a user's own text)
     metrics_log.plot_curve([{"split": "valid", "step": 1, "loss": 2.0}], tmp_path / "c.png")
+
+
+def test_a_run_trained_on_a_gpu_is_scored_on_the_cpu_where_there_is_none(monkeypatch):
+    import seqkit.jobs as jobs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert jobs._run_device({"train": {"device": "cuda:1"}}) == torch.device("cpu")
+    assert jobs._run_device({"train": {"device": "cpu"}}) == torch.device("cpu")
+    assert jobs._run_device({}) == torch.device("cpu")  # auto, without a GPU
