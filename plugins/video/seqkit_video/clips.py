@@ -118,15 +118,20 @@ def _step(x, y, vx, vy, r, t, reflect: bool):
     return nx, ny, vx, vy, hit
 
 
-def _shape_mask(kind: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
-    """Pixels of a shape of half-extent ``r`` (every kind fills the box [-r, r] squared)."""
+def _coverage(kind: str, dx: np.ndarray, dy: np.ndarray, r: float, pixel: float) -> np.ndarray:
+    """How much of each pixel a shape of half-extent ``r`` covers, 0 to 1, from the signed
+    distance to its edge (every kind fills the box [-r, r] squared). Edges are smooth, so a
+    shape's position shows to a fraction of a pixel: where it crosses a border is visible."""
+    ax, ay = np.abs(dx), np.abs(dy)
     if kind == "circle":
-        return dx * dx + dy * dy <= r * r
-    if kind == "square":
-        return np.maximum(np.abs(dx), np.abs(dy)) <= r
-    if kind == "triangle":
-        return (np.abs(dy) <= r) & (2 * np.abs(dx) <= dy + r)
-    return np.abs(dx) + np.abs(dy) <= r  # diamond
+        inside = np.sqrt(dx * dx + dy * dy) - r
+    elif kind == "square":
+        inside = np.maximum(ax, ay) - r
+    elif kind == "triangle":  # apex at the top, base at the bottom: |dx| <= (dy + r) / 2
+        inside = np.maximum((2 * ax - dy - r) / np.sqrt(5.0), ay - r)
+    else:  # diamond
+        inside = (ax + ay - r) / np.sqrt(2.0)
+    return np.clip(0.5 - inside / pixel, 0.0, 1.0)
 
 
 def _background(rng: random.Random, side: int) -> np.ndarray:
@@ -154,6 +159,7 @@ class Clip:
     tracks: list[Track]
     background_seed: int
     tags: list[list[str]]  # per frame, the tags that hold (``[empty]`` when none)
+    grey: bool = False  # drawn in shades of grey
 
     def render(self, side: int) -> np.ndarray:
         """The frames as ``(T, side, side, 3)`` uint8."""
@@ -167,10 +173,11 @@ class Clip:
             centres = np.array([track.centres[t] for t in shown], dtype=np.float32)  # (n, 2)
             dx = grid[None, None, :] - centres[:, 0, None, None]  # (n, 1, side)
             dy = grid[None, :, None] - centres[:, 1, None, None]  # (n, side, 1)
-            mask = _shape_mask(KINDS[track.kind], dx, dy, track.radius)  # (n, side, side)
-            frames = video[shown]
-            frames[mask] = np.array(COLOURS[track.colour], dtype=np.float32)
-            video[shown] = frames
+            alpha = _coverage(KINDS[track.kind], dx, dy, track.radius, 1 / side)[..., None]
+            colour = np.array(COLOURS[track.colour], dtype=np.float32)
+            video[shown] = video[shown] * (1 - alpha) + colour * alpha  # (n, side, side, 3)
+        if self.grey:  # luminance (ITU-R BT.601) in every channel
+            video[:] = (video @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
         return video.clip(0, 255).astype(np.uint8)
 
 
@@ -194,7 +201,8 @@ def make_clip(config: ClipConfig, split: str, index: int) -> Clip:
                  else last + 1 + rng.randint(0, 6))
     tags = [[f"{KINDS[tr.kind]} {tr.events[t]}" for tr in tracks if tr.events[t]] or [EMPTY]
             for t in range(frames)]
-    return Clip(frames, tracks, rng.randrange(2**31), tags)
+    grey = split == "train" and rng.random() < config.grey
+    return Clip(frames, tracks, rng.randrange(2**31), tags, grey)
 
 
 def _track(rng: random.Random, config: ClipConfig, split: str, start: int, frames: int,

@@ -14,11 +14,11 @@ class ClipConfig:
     train_clips: int = 1200  # clips in the training split
     valid_clips: int = 60  # clips in the validation split (compositions seen in training)
     test_clips: int = 120  # clips in the test split (each shows a held-out kind and colour)
-    canvas: int = 32  # side of a frame in pixels, before resizing to frame_size
     min_frames: int = 48  # shortest clip, in frames
     max_frames: int = 96  # longest clip, in frames
     kinds: int = 3  # how many of the kinds (circle, square, triangle, diamond) appear
-    colours: int = 4  # how many of the colours (red, green, blue, yellow, purple) appear
+    colours: int = 5  # how many of the colours (red, green, blue, yellow, purple) appear
+    grey: float = 0.25  # fraction of training clips in grey: kinds told apart by form alone
     max_bounces: int = 2  # most wall bounces of one shape before it leaves
     overlap: bool = False  # shapes share the screen (only with multilabel: one tag each)
     seed: int = 0  # seed of the generator; the held-out pairs do not depend on it

@@ -54,7 +54,7 @@ def test_empty_frames_show_only_the_background():
     busy = [t for t, tags in enumerate(clip.tags) if tags != ["empty"]]
     assert empty and busy
     assert all(np.abs(video[t] - video[empty[0]]).max() == 0 for t in empty)
-    assert all(np.abs(video[t] - video[empty[0]]).max() > 100 for t in busy)
+    assert all(np.abs(video[t] - video[empty[0]]).max() > 40 for t in busy)  # even an edge
 
 
 def test_test_clips_hold_a_composition_training_never_shows():
