@@ -1,8 +1,8 @@
 """A lean single-step form of a plain LSTM Decoder, for sampling at batch 1 on a CPU.
 
-``Decoder.step`` runs the general path: a dict state, the module stack, the fused LSTM's
-layout changes. At batch 1 each step is a handful of matrix-vector products, so that fixed
-cost is a large share of the time. ``FastLSTMStep`` precomputes what an inference step
+``Decoder.step`` runs the general path: a dict state, the module stack, cell math per layer
+with its state stacked into ``(B, layers, H)``. At batch 1 each step is a handful of
+matrix-vector products, so that fixed cost is a large share of the time. ``FastLSTMStep`` precomputes what an inference step
 needs from the trained weights:
 
 - one weight matrix per layer for ``[x, h] -> gates`` (input and recurrent weights side by
