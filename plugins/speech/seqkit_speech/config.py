@@ -34,7 +34,7 @@ class SpeechConfig:
     hop_ms: float = 10.0  # hop between feature frames in milliseconds
     # utterance: mean/variance of each utterance (offline only); global: statistics of the
     # training data, saved with the run (streams exactly); none: raw log-mel
-    normalize: Literal["utterance", "global", "none"] = "utterance"
+    normalize: Literal["utterance", "global", "none"] = "global"
     conv_channels: int = 32  # channels of the convolutional subsampling stage
     conv_layers: int = 2  # causal 3x3 conv layers over (time, mel)
     subsample: int = 2  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
@@ -48,9 +48,9 @@ class SpeechConfig:
     lowercase: bool = True  # lowercase transcripts before tokenising
     # characters outside the token set in a transcript: error (name the file), drop, or unk
     oov: Literal["error", "drop", "unk"] = "error"
-    freq_masks: int = 2  # SpecAugment frequency masks per training utterance
+    freq_masks: int = 1  # SpecAugment frequency masks per training utterance
     freq_mask_width: int = 8  # widest frequency mask, in mel bands
-    time_masks: int = 2  # SpecAugment time masks per training utterance
+    time_masks: int = 1  # SpecAugment time masks per training utterance
     time_mask_width: int = 10  # widest time mask, in frames
     speed: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors drawn in training
     beam: int = 1  # CTC beam width when evaluating and predicting (1: greedy)
@@ -60,5 +60,5 @@ class SpeechConfig:
     holdout_speakers: tuple[str, ...] = ()  # FSDD: test on these speakers, train on the rest
     synth: SynthConfig = field(default_factory=SynthConfig)  # the built-in data
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        batch_size=32, optimizer="adamw", lr=4e-3, weight_decay=1e-2, clip=5.0,
+        batch_size=16, optimizer="adamw", lr=5e-3, weight_decay=1e-2, clip=5.0,
         schedule="cosine", warmup_steps=50, epochs=30, log_every=25))  # see seqkit.TrainConfig
