@@ -27,11 +27,12 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from seqkit.config import from_dict, to_dict
-from seqkit.errors import SeqkitError
+from seqkit.errors import SeqkitError, brief
 from seqkit.task import Task, get_task
 
 FORMAT = 1  # bump when the layout of a run dir changes incompatibly
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.json"
+CORE_FILES = {CONFIG, WEIGHTS, METRICS, "metrics.jsonl", "learning_curve.png"}  # not assets
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -69,6 +70,10 @@ def load_weights(model: nn.Module, path: Path, device: str | torch.device = "cpu
     except (SafetensorError, OSError, ValueError) as err:
         raise SeqkitError(f"{path} is not a readable safetensors file ({err}); seqkit loads "
                           "weights only from safetensors, never from pickles") from err
+    except RuntimeError as err:  # torch's size mismatch: one line of its report is enough
+        lines = [ln.strip() for ln in str(err).splitlines() if "mismatch" in ln] or [str(err)]
+        raise SeqkitError(f"{path} does not fit the model its config describes ({lines[0]}); "
+                          "are these another run's weights?") from None
     if missing or unexpected:
         raise SeqkitError(f"{path} does not match the model: missing {sorted(missing)[:5]}, "
                           f"unexpected {sorted(unexpected)[:5]}")
@@ -88,11 +93,14 @@ def read_config(folder: str | Path, task_name: str | None = None) -> dict:
     if not path.is_file():
         raise SeqkitError(f"{folder} is not a seqkit run dir: it has no {CONFIG}")
     try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise SeqkitError(f"{path} is not valid JSON: {err}") from err
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SeqkitError(f"{path} is damaged: not valid JSON text ({err})") from None
     if not isinstance(meta, dict) or "task" not in meta or "config" not in meta:
         raise SeqkitError(f"{path} is not a seqkit config (needs 'task' and 'config')")
+    if not isinstance(meta["task"], str) or not isinstance(meta["config"], dict):
+        raise SeqkitError(f"{path} is damaged: 'task' must be a task name and 'config' a table "
+                          f"of settings, got {meta['task']!r:.40} and {meta['config']!r:.40}")
     if meta.get("format") != FORMAT:
         raise SeqkitError(f"{folder} was written by seqkit {meta.get('seqkit_version', '?')} "
                           f"in run-dir format {meta.get('format')}; this seqkit reads format "
@@ -127,9 +135,23 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Run:
     folder = Path(path)
     meta = read_config(folder)
     task = get_task(meta["task"])
-    config = from_dict(task.config, meta["config"])
-    assets = task.load_assets(folder)
-    model = task.build_model(config, assets)
+    config = from_dict(task.config, meta["config"], where=str(folder / CONFIG))
+    try:
+        assets = task.load_assets(folder)
+    except SeqkitError:
+        raise
+    except Exception as err:  # files written by a run, damaged since: say so, not a traceback
+        own = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in CORE_FILES)
+        raise SeqkitError(f"{folder}: the '{task.name}' task cannot read its files "
+                          f"({', '.join(own) or 'none left'}): {brief(err)}; the run dir is "
+                          "damaged") from err
+    try:
+        model = task.build_model(config, assets)
+    except SeqkitError:
+        raise
+    except Exception as err:
+        raise SeqkitError(f"{folder}: cannot build the '{task.name}' model that {CONFIG} "
+                          f"describes ({brief(err)}); the run dir is damaged") from err
     device = torch.device(device or "cpu")
     load_weights(model, folder / WEIGHTS, device)
     return Run(task, config, model.to(device).eval(), assets, folder)

@@ -1,5 +1,6 @@
 """The CLI end to end on built-in data: train, eval, predict; and bad input, which gets a clear
 message and a non-zero exit and damages nothing already saved."""
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -138,3 +139,102 @@ def _exit_code(argv) -> int:
 def test_help_says_what_each_command_does(argv, needle, capsys):
     assert _exit_code(argv) == 0
     assert needle in capsys.readouterr().out
+
+
+def _one_line_error(argv, capsys, *needles) -> str:
+    """``main(argv)`` fails with exit status 2 and one line ``seqkit: error: ...``."""
+    assert _exit_code(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.startswith("seqkit: error: ") and len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv,suggestion", [
+    (["eval", "RUN", "--splt", "test"], "did you mean --split?"),
+    (["eval", "RUN", "--dta", "x"], "did you mean --data?"),
+    (["eval", "RUN", "--split=test", "--extra"], "unknown option --extra"),
+    (["demo", "lm", "--prot", "7861"], "did you mean --port?"),
+    (["demo", "lm", "--hots", "0.0.0.0"], "did you mean --host?"),
+    (["demo", "lm", "--train-tim", "5"], "did you mean --train-time?"),
+    (["list", "--al"], "unknown option --al"),
+])
+def test_misspelt_options_of_eval_and_demo_suggest_the_right_one(argv, suggestion, capsys):
+    _one_line_error(argv, capsys, suggestion)  # (and nothing is loaded or served first)
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["train", "--task", "lm"], ["needs --out RUN_DIR"]),
+    (["train", "--task", "lm", "--ouput", "runs/x"], ["needs --out", "did you mean --out?"]),
+    (["train", "--out", "runs/x"], ["needs --task NAME"]),
+    (["trian", "--task", "lm"], ["invalid choice: 'trian'", "did you mean 'train'?"]),
+    (["eval"], ["required: run"]),
+    (["eval", "RUN", "--split", "bogus"], ["invalid choice: 'bogus'"]),
+    (["demo", "lm", "--port", "abc"], ["--port: invalid int value: 'abc'"]),
+    (["train", "--task", "lm", "--out", "x", "--max-steps", "abc"], ["--max-steps"]),
+    (["train", "--task", "lm", "--out", "x", "--hidden-size", "abc"], ["--hidden-size", "'abc'"]),
+    (["train", "--task", "lm", "--out", "x", "--cell", "lsmt"], ["'lsmt'", "lstm"]),
+    (["train", "--task", "lm", "--out", "x", "--train.lr"], ["--train.lr"]),
+])
+def test_every_usage_error_is_one_line_with_exit_status_2(argv, needles, capsys, tmp_path):
+    _one_line_error(argv, capsys, *needles)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_usage_error_from_the_console_script_has_no_traceback():
+    done = subprocess.run([sys.executable, "-m", "seqkit.cli", "demo", "lm", "--prot", "1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "seqkit: error: unknown option --prot; did you mean --port?\n"
+
+
+@pytest.mark.parametrize("option,value", [("--top-p", "nan"), ("--temperature", "nan"),
+                                          ("--temperature", "inf")])
+def test_non_finite_predict_options_are_refused(cli_run, capsys, option, value):
+    """No plugin declaration needed: a float option must be a finite number."""
+    _one_line_error(["predict", str(cli_run), option, value], capsys,
+                    f"{option} must be a finite number, got {value}")
+    assert capsys.readouterr().out == ""
+
+
+@pytest.fixture
+def declared_options(monkeypatch):
+    """The lm task's predict options with the ranges a plugin declares (seqkit.config.bounded),
+    handed to `seqkit predict` through the task as a plugin would."""
+    import seqkit.rundir
+    from seqkit.config import bounded
+    from seqkit_lm.task import GenerateOptions
+
+    @dataclasses.dataclass
+    class Declared(GenerateOptions):
+        """GenerateOptions with declared ranges."""
+
+        max_new: int = bounded(50, ">= 0")  # tokens to generate
+        temperature: float = bounded(1.0, ">= 0")  # 0: greedy
+        top_k: int = bounded(0, ">= 0")  # 0: all tokens
+        top_p: float = bounded(1.0, "(0, 1]")  # nucleus mass
+
+    real_load = seqkit.rundir.load
+
+    def load(path, device=None):
+        run = real_load(path, device)
+        return dataclasses.replace(run, task=dataclasses.replace(run.task,
+                                                                 predict_options=Declared))
+
+    monkeypatch.setattr(seqkit.rundir, "load", load)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--max-new", "-3"], "--max-new must be >= 0, got -3"),
+    (["--top-p", "0"], "--top-p must be in (0, 1], got 0.0"),
+    (["--top-p", "1.5"], "--top-p must be in (0, 1], got 1.5"),
+    (["--top-k", "-5"], "--top-k must be >= 0, got -5"),
+    (["--temperature", "-1"], "--temperature must be >= 0, got -1.0"),
+])
+def test_predict_options_out_of_a_declared_range_are_refused(cli_run, capsys, declared_options,
+                                                             argv, message):
+    _one_line_error(["predict", str(cli_run), *argv], capsys, message)
+    assert main(["predict", str(cli_run), "--prompt", "the", "--max-new", "3", "--top-p",
+                 "0.9", "--top-k", "5"]) == 0  # in range: it runs
+    assert capsys.readouterr().out.startswith("the")
