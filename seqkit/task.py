@@ -161,7 +161,12 @@ def get_task(name: str) -> Task:
         close = difflib.get_close_matches(name, list(tasks), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise SeqkitError(f"unknown task '{name}'.{hint} Installed tasks: {have}")
-    task = tasks[name].load()
+    try:
+        task = tasks[name].load()
+    except Exception as err:  # a plugin's import can fail in any way
+        raise SeqkitError(f"task '{name}' is installed but fails to load ({type(err).__name__}: "
+                          f"{err}); reinstall or remove the package that provides it") from err
     if not isinstance(task, Task):
-        raise SeqkitError(f"entry point '{name}' in group {GROUP} is not a seqkit.Task")
+        raise SeqkitError(f"entry point '{name}' in group {GROUP} ({tasks[name].value}, a "
+                          f"{type(task).__name__}) is not a seqkit.Task")
     return task
