@@ -1,10 +1,10 @@
 """Peak memory of streamed video tagging: 1-minute and 10-minute clips, at 25 fps.
 
-For each length, writes a 64x64 H.264 video of generated clips, then in a fresh process
-(``--child``) tags it with a unidirectional tagger that streams the video ``chunk`` frames at a
-time, carrying the RNN state, and trains that tagger over the whole clip with truncated BPTT
-(``stream=True``, chunks of ``bptt`` frames). The child reports its peak resident set size
-(``VmHWM``) after each phase. Flat memory: the 10-minute numbers stay near the 1-minute
+For each length, writes a 64x64 H.264 video of generated clips; then one fresh process tags
+it with a unidirectional tagger that streams the video ``bptt`` frames at a time, carrying
+the RNN state, and another trains that tagger over the whole clip with truncated BPTT
+(``stream=True``, chunks of ``bptt`` frames). Each reports its peak resident set size
+(``VmHWM``). Flat memory: the 10-minute numbers stay near the 1-minute
 ones, although the clip is ten times longer.
 
     python benchmarks/video_memory.py
@@ -39,14 +39,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(video: Path, frame_size: int, bptt: int, train_steps: int) -> None:
-    """Tag ``video`` streamed, then train on it streamed; print the peaks as JSON."""
+def child(phase: str, video: Path, frame_size: int, bptt: int, train_steps: int) -> None:
+    """Tag ``video`` streamed (``phase`` "tag") or train on it streamed ("train"); print
+    the peak as JSON."""
     import torch
 
     torch.set_num_threads(1)
     from seqkit.rundir import Run
     from seqkit.train import repackage_state
-    from seqkit_video import VideoConfig, tag_video, task
+    from seqkit_video import VideoConfig, tag_video, task, video_info
     from seqkit_video.config import ClipConfig
     from seqkit_video.data import VideoAssets, make_batches
     from seqkit_video.model import build_tagger
@@ -58,13 +59,15 @@ def child(video: Path, frame_size: int, bptt: int, train_steps: int) -> None:
     assets = VideoAssets(["empty", "a", "b"])
     model = build_tagger(config, len(assets.tags))
     run = Run(task, config, model.eval(), assets, video.parent)
-    started = time.perf_counter()
-    tagging = tag_video(run, video, chunk=bptt)
-    out.update(frames=len(tagging.times), tag_seconds=round(time.perf_counter() - started, 1),
-               tag_peak_mb=round(peak_mb(), 1))
-    del tagging
-    example = VideoExample(video.name, "video", video, out["frames"],
-                           segments=((0, out["frames"] // 2, "a"),))
+    if phase == "tag":
+        started = time.perf_counter()
+        tagging = tag_video(run, video, chunk=bptt, strip=8)
+        print(json.dumps({**out, "frames": len(tagging.times), "tag_peak_mb": round(peak_mb(), 1),
+                          "tag_seconds": round(time.perf_counter() - started, 1)}))
+        return
+    frames = round(video_info(video)["seconds"] * 25)
+    example = VideoExample(video.name, "video", video, frames,
+                           segments=((0, frames // 2, "a"),))
     config = VideoConfig(**{**config.__dict__, "train": config.train.__class__(
         batch_size=1, bptt=bptt, optimizer="adam", lr=1e-3)})
     batches = make_batches("train", [example], config, assets)
@@ -91,10 +94,11 @@ def main() -> None:
     parser.add_argument("--bptt", type=int, default=64, help="frames per streamed chunk")
     parser.add_argument("--train-steps", type=int, default=0,
                         help="stop training after this many chunks (0: the whole clip)")
-    parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # PHASE VIDEO
     args = parser.parse_args()
     if args.child:
-        return child(Path(args.child[0]), args.frame_size, args.bptt, args.train_steps)
+        return child(args.child[0], Path(args.child[1]), args.frame_size, args.bptt,
+                     args.train_steps)
     import torch
 
     torch.set_num_threads(1)  # the children use one thread; say so in the machine facts
@@ -105,13 +109,15 @@ def main() -> None:
         frames = round(minutes * 60 * 25)
         log(f"writing a {minutes:g}-minute video ({frames} frames)")
         video = write_test_video(folder / f"{minutes:g}min.mp4", frames, args.frame_size)
-        log(f"tagging and training on it in a fresh process")
-        done = subprocess.run([sys.executable, __file__, "--child", str(video),
-                               "--frame-size", str(args.frame_size), "--bptt", str(args.bptt),
-                               "--train-steps", str(args.train_steps)],
-                              check=True, capture_output=True, text=True)
-        results.append({"minutes": minutes, "megabytes": round(video.stat().st_size / 2**20, 2),
-                        **json.loads(done.stdout.strip().splitlines()[-1])})
+        result = {"minutes": minutes, "megabytes": round(video.stat().st_size / 2**20, 2)}
+        for phase in ("tag", "train"):
+            log(f"{phase} in a fresh process")
+            done = subprocess.run([sys.executable, __file__, "--child", phase, str(video),
+                                   "--frame-size", str(args.frame_size), "--bptt",
+                                   str(args.bptt), "--train-steps", str(args.train_steps)],
+                                  check=True, capture_output=True, text=True)
+            result.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        results.append(result)
     emit({"results": results, "frame_size": args.frame_size, "bptt": args.bptt,
           "load_average_before": load_before, "load_average_after": os.getloadavg(),
           "machine": machine_info()})

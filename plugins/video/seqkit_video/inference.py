@@ -61,13 +61,16 @@ def _tag_pieces(run, pieces, smoothing: float, strip: int) -> Tagging:
     """Run the model over ``(frames (t, S, S, 3), times (t,))`` pieces, carrying the state."""
     model, started = run.model, time.perf_counter()
     device = next(model.parameters()).device
-    probs, times, kept, state, seen = [], [], [], None, 0
+    probs, times, kept, state, seen, stride = [], [], [], None, 0, 1
     for frames, when in pieces:
         clip = torch.from_numpy(frames).permute(0, 3, 1, 2).unsqueeze(0).to(device)
         logits, state = model(clip, torch.tensor([clip.size(1)]), state)
         probs.append(model.probabilities(logits[0]).cpu())
         times.append(when)
-        kept += [(seen + i, frames[i]) for i in range(len(frames))][:: max(1, len(frames) // 4)]
+        if strip:  # every stride-th frame, copied (a view would keep the whole piece alive)
+            kept += [frames[i].copy() for i in range(-seen % stride, len(frames), stride)]
+            while len(kept) > 4 * strip:  # a long video: keep half, sample half as often
+                kept, stride = kept[::2], stride * 2
         seen += len(frames)
     if not probs:
         raise SeqkitError("the video has no frame to tag")
@@ -77,7 +80,7 @@ def _tag_pieces(run, pieces, smoothing: float, strip: int) -> Tagging:
           else smooth_labels(probs_all, smoothing))
     pick = np.linspace(0, len(kept) - 1, min(strip, len(kept))).round().astype(int)
     return Tagging(probs_all, on, np.concatenate(times), list(run.assets.tags),
-                   seen / max(elapsed, 1e-9), [kept[i][1] for i in pick] if strip else [])
+                   seen / max(elapsed, 1e-9), [kept[i] for i in pick] if strip else [])
 
 
 def tag_video(run, video, smoothing: float | None = None, chunk: int = 256,
