@@ -98,7 +98,7 @@ class Recognizer:
 
     def __init__(self, run: Run):
         if not run.model.can_stream:
-            raise SeqkitError("this run cannot stream: train it with --bidirectional False "
+            raise SeqkitError("this run cannot stream: train it with --no-bidirectional "
                               "(and --normalize global, the default)")
         self.run, self.state = run, StreamState()
         self.logits: list[torch.Tensor] = []
