@@ -11,7 +11,7 @@ from typing import Callable
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
 from seqkit.rundir import Run, load
-from seqkit.task import get_task
+from seqkit.task import get_task, installed_tasks
 
 
 def cache_dir() -> Path:
@@ -21,8 +21,13 @@ def cache_dir() -> Path:
 
 def resolve(target: str, train_time: float = 60.0) -> Run:
     """A run dir loads as it is; a task name trains (once, then cached) a small model on the
-    task's built-in data for ``train_time`` seconds."""
-    if Path(target).is_dir():
+    task's built-in data for ``train_time`` seconds.
+
+    A bare installed task name means the task even where a folder of that name lies in the
+    current directory (``./caption`` names that folder): what a demo serves must not depend
+    on where it is started.
+    """
+    if target not in installed_tasks() and Path(target).is_dir():
         return load(target)
     task = get_task(target)
     out = cache_dir() / f"demo-{task.name}"

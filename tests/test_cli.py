@@ -238,3 +238,22 @@ def test_predict_options_out_of_a_declared_range_are_refused(cli_run, capsys, de
     assert main(["predict", str(cli_run), "--prompt", "the", "--max-new", "3", "--top-p",
                  "0.9", "--top-k", "5"]) == 0  # in range: it runs
     assert capsys.readouterr().out.startswith("the")
+
+
+def test_demo_of_a_task_name_ignores_a_folder_of_that_name(cli_run, tmp_path, monkeypatch):
+    """`seqkit demo lm` serves the task wherever it is started; ./lm names the folder."""
+    from pathlib import Path
+
+    from seqkit import demo
+    from seqkit.errors import SeqkitError
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cli_run, cache / "demo-lm")  # the task's demo model, trained before
+    monkeypatch.setenv("SEQKIT_CACHE", str(cache))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lm").mkdir()  # a folder that happens to bear the task's name
+    assert demo.resolve("lm").path == cache / "demo-lm"
+    with pytest.raises(SeqkitError, match="not a seqkit run dir"):
+        demo.resolve("./lm")
+    shutil.copytree(cli_run, tmp_path / "mine")
+    assert demo.resolve("mine").path == Path("mine")  # not a task name: the folder
