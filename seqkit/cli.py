@@ -31,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one ``SeqkitError`` line (exit 2 in ``main``), not usage text."""
 
     def error(self, message: str):
+        """Raise instead of printing usage and exiting; suggest the closest valid choice."""
         choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         close = choice and difflib.get_close_matches(choice[1], re.findall(r"'([^']*)'",
                                                                             choice[2]), n=1)
@@ -155,6 +156,7 @@ def _options(command: str) -> list[str]:
 
 
 def cmd_list(args, rest) -> None:
+    """seqkit list: every installed task, and which ones fail to load."""
     from seqkit.task import Task, installed_tasks
 
     _check_flags(rest, _options("list"))
@@ -174,6 +176,7 @@ def cmd_list(args, rest) -> None:
 
 
 def cmd_train(args, rest) -> None:
+    """seqkit train: build the config (checked), then train a run dir."""
     from seqkit.data import parse_source
     from seqkit.jobs import train
     from seqkit.task import get_task
@@ -197,6 +200,7 @@ def _misspelt(rest: list[str], flag: str) -> str:
 
 
 def cmd_eval(args, rest) -> None:
+    """seqkit eval: the metrics of a run dir on a split, as a JSON line."""
     from seqkit.data import parse_source
     from seqkit.jobs import evaluate_run, metrics_line
 
@@ -205,6 +209,8 @@ def cmd_eval(args, rest) -> None:
 
 
 def cmd_predict(args, rest) -> None:
+    """seqkit predict: the task's options (checked against their declared ranges), then its
+    output."""
     from seqkit.config import validate
     from seqkit.rundir import load
 
@@ -216,6 +222,7 @@ def cmd_predict(args, rest) -> None:
 
 
 def cmd_demo(args, rest) -> None:
+    """seqkit demo: serve a task's or a run dir's Gradio app."""
     from seqkit.demo import serve
 
     _check_flags(rest, _options("demo"))

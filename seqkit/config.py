@@ -78,6 +78,21 @@ def _number(value: Any, name: str, kind: str) -> int | float:
     raise SeqkitError(f"{name} must be {kind}, got {value!r}")
 
 
+def _coerce_number(value: Any, hint: type, name: str) -> int | float:
+    """An int (a whole float or its text too) or a finite float (an int or text too)."""
+    if hint is int:
+        number = _number(value, name, "a whole number")
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise SeqkitError(f"{name} must be a whole number, got {value!r}")
+            number = int(number)
+        return number
+    number = float(_number(value, name, "a number"))
+    if not math.isfinite(number):
+        raise SeqkitError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
 def coerce(value: Any, hint: Any, name: str) -> Any:
     """Return ``value`` as the type ``hint`` where that is unambiguous (an int for a float, a
     number written as text, a whole float for an int); otherwise raise ``SeqkitError``
@@ -107,18 +122,8 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
         if isinstance(value, bool):
             return value
         raise SeqkitError(f"{name} must be true or false, got {value!r}")
-    if hint is int:
-        number = _number(value, name, "a whole number")
-        if isinstance(number, float):
-            if not number.is_integer():
-                raise SeqkitError(f"{name} must be a whole number, got {value!r}")
-            number = int(number)
-        return number
-    if hint is float:
-        number = float(_number(value, name, "a number"))
-        if not math.isfinite(number):
-            raise SeqkitError(f"{name} must be a finite number, got {value!r}")
-        return number
+    if hint in (int, float):
+        return _coerce_number(value, hint, name)
     if hint is str:
         if isinstance(value, str):
             return value
