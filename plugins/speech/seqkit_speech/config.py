@@ -37,7 +37,7 @@ class SpeechConfig:
     normalize: Literal["utterance", "global", "none"] = "global"
     conv_channels: int = 32  # channels of the convolutional subsampling stage
     conv_layers: int = 2  # causal 3x3 conv layers over (time, mel)
-    subsample: int = 2  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
+    subsample: int = 4  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
     frontend_size: int = 128  # the conv stage's output is projected to this width
     cell: Literal["rnn", "gru", "lstm"] = "lstm"  # recurrent cell of the encoder
     hidden_size: int = 128  # units per direction
