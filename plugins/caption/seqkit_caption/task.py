@@ -6,10 +6,11 @@ from itertools import islice
 from pathlib import Path
 
 from seqkit.errors import SeqkitError
-from seqkit.rundir import write_json
+from seqkit.rundir import read_config, write_json
 from seqkit.seq2seq import Seq2SeqBatch
 from seqkit.task import Task
 from seqkit.tokenizers import TextTokenizer
+from seqkit.vision import hf_config, is_hf
 from seqkit_caption import model as captioner
 from seqkit_caption.config import CaptionConfig
 from seqkit_caption.data import CaptionAssets, prepare
@@ -99,11 +100,10 @@ def load_assets(folder) -> CaptionAssets:
     if not path.is_file():
         raise SeqkitError(f"{path} is missing: {folder} is not a caption run")
     bank = json.loads(path.read_text())["captions"]
-    hf = None
-    if (folder / ENCODER_DIR / "config.json").is_file():
-        from transformers import AutoConfig
-
-        hf = AutoConfig.from_pretrained(folder / ENCODER_DIR)
+    # encoder/ matters only to a Hugging Face backbone: any other run never reads it, so a
+    # folder planted there cannot make transformers load (or ask to run) code
+    backbone = read_config(folder)["config"].get("backbone", "")
+    hf = hf_config(str(folder / ENCODER_DIR)) if is_hf(str(backbone)) else None
     return CaptionAssets(TextTokenizer.load(folder), bank, hf, from_run=True)
 
 

@@ -131,8 +131,6 @@ def test_code_planted_in_an_hf_run_folder_is_never_run(tiny_resnet, tiny_config,
     assert not (tmp_path / "ran").exists() and no_prompt == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 7: caption load_assets must read encoder/ "
-                   "only for Hugging Face backbones, through seqkit.vision.hf_config (task.py)")
 def test_a_torchvision_run_ignores_an_encoder_folder(tiny_config, tmp_path, no_prompt):
     check_task(task, tiny_config(), tmp_path / "run")
     plant_remote_code(tmp_path / "run" / "encoder", tmp_path / "ran", model_type="evil-net")
