@@ -30,7 +30,8 @@ from seqkit.config import from_dict, to_dict
 from seqkit.errors import SeqkitError, brief
 from seqkit.task import Task, get_task
 
-FORMAT = 1  # bump when the layout of a run dir changes incompatibly
+FORMAT = 2  # bump when the layout of a run dir changes incompatibly (2: attention decoders
+# run a stack of cells, whose weights are named decoder.rnn.cells.N.*)
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.json"
 CORE_FILES = {CONFIG, WEIGHTS, METRICS, "metrics.jsonl", "learning_curve.png"}  # not assets
 
