@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from seqkit.config import bounded
 from seqkit.errors import SeqkitError
 from seqkit.rundir import Run
 from seqkit_caption.images import ImageRef, open_image, overlay_attention, to_tensor
@@ -27,8 +28,8 @@ class PredictOptions:
     """Options of ``seqkit predict RUN`` for captions."""
 
     image: str = ""  # the image file to caption
-    examples: int = 0  # or caption this many held-out built-in scenes, beside their descriptions
-    beam: int = 3  # beam size (1: greedy search)
+    examples: int = bounded(0, ">= 0")  # or caption this many held-out built-in scenes, beside their descriptions
+    beam: int = bounded(3, ">= 1")  # beam size (1: greedy search)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from functools import partial
 
 import torch.nn.functional as F
 
+from seqkit.config import bounded
 from seqkit.decoder import Decoder
 from seqkit.task import Batches, Task
 from seqkit.train import stream_evaluate
@@ -57,11 +58,11 @@ class GenerateOptions:
     """Options of ``seqkit predict`` for language models."""
 
     prompt: str = ""  # text to continue (empty: start a new line)
-    max_new: int = 50  # tokens to generate
-    temperature: float = 1.0  # <1 sharper, >1 more random, 0 greedy
-    top_k: int = 0  # sample among the k most likely tokens only (0: all)
-    top_p: float = 1.0  # sample from the smallest set with this much probability (nucleus)
-    seed: int = 0  # random seed of the sampler
+    max_new: int = bounded(50, ">= 0")  # tokens to generate
+    temperature: float = bounded(1.0, ">= 0")  # <1 sharper, >1 more random, 0 greedy
+    top_k: int = bounded(0, ">= 0")  # sample among the k most likely tokens only (0: all)
+    top_p: float = bounded(1.0, "(0, 1]")  # sample from the smallest set with this much probability (nucleus)
+    seed: int = bounded(0, ">= 0")  # random seed of the sampler
 
 
 def predict(run, options: GenerateOptions, level: Level) -> str:
