@@ -57,6 +57,11 @@ bench: setup
 	$(BIN)/python benchmarks/caption_scenes.py
 	$(BIN)/python benchmarks/caption_real.py --data twemoji
 	$(BIN)/python benchmarks/caption_real.py --data flickr8k
+	$(BIN)/python benchmarks/seq2seq_speed.py --threads 1
+	$(BIN)/python benchmarks/speech.py fsdd
+	$(BIN)/python benchmarks/video_builtin.py
+	$(BIN)/python benchmarks/video_throughput.py
+	$(BIN)/python benchmarks/video_memory.py
 
 clean:
 	rm -rf $(VENV) runs
