@@ -19,14 +19,6 @@ from seqkit.vision import (FrameFrontend, ImageGrid, frame_frontend, hf_backbone
 B, T, C = 3, 7, 3  # odd sizes: a swapped dimension fails loudly
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread per test: the machine is shared and these models are tiny."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def clips(height=21, width=19, seed=0, channels=C):
     torch.manual_seed(seed)

@@ -42,15 +42,6 @@ def learning_config():
                             attention_penalty=0.1, baseline_images=200)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run each caption test on one CPU thread: these tiny models gain nothing from more, and
-    on a shared CPU extra threads wait for each other at every small operation."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def tiny_config():

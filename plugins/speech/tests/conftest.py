@@ -40,14 +40,6 @@ def learning_config(**fields):
         **fields)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread per test: tiny models gain nothing from more on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def tiny_config():

@@ -25,14 +25,6 @@ def make_tiny_config(clips: dict | None = None, train_cfg: dict | None = None, *
     return dataclasses.replace(base, train=trained, **fields)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread per test: tiny models gain nothing from more on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def tiny_config():
