@@ -46,11 +46,7 @@ def tiny_config() -> SpeechConfig:
 @pytest.fixture(scope="module")
 def speech_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "speech"
-    threads = torch.get_num_threads()
-    try:
-        train(seqkit_speech.task, tiny_config(), Source("builtin"), out, quiet=True)
-    finally:
-        torch.set_num_threads(threads)
+    train(seqkit_speech.task, tiny_config(), Source("builtin"), out, quiet=True)
     return out
 
 

@@ -38,11 +38,7 @@ def tiny_config() -> VideoConfig:
 def video_run(tmp_path_factory) -> Path:
     """The run dir of the tiny tagger."""
     out = tmp_path_factory.mktemp("runs") / "video"
-    threads = torch.get_num_threads()
-    try:
-        train(seqkit_video.task, tiny_config(), Source("builtin"), out, quiet=True)
-    finally:
-        torch.set_num_threads(threads)
+    train(seqkit_video.task, tiny_config(), Source("builtin"), out, quiet=True)
     return out
 
 

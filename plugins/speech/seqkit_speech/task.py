@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 from seqkit.heads import ctc_loss
 from seqkit.metrics import cer, wer
-from seqkit.rundir import unwrap
 from seqkit.task import Task
 from seqkit_speech.config import SpeechConfig
 from seqkit_speech.data import SpeechAssets, load_assets, prepare, save_assets

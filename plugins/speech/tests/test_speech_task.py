@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from seqkit.data import Source
 from seqkit.errors import SeqkitError

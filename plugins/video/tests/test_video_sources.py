@@ -1,7 +1,6 @@
 """Labelled clips from annotation files, label CSVs and the shared frame-folder set."""
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
