@@ -34,8 +34,8 @@ C = TypeVar("C")
 class StreamBatches:
     """Contiguous streams: ``ids (N,)`` -> chunks ``(inputs (B, t), targets (B, t))``."""
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, meta: dict | None = None,
-                 *, facts: dict[str, float] | None = None, context: Any = None):
+    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, *,
+                 facts: dict[str, float] | None = None, context: Any = None):
         rows = (ids.numel() - 1) // batch_size
         if rows < 1:
             raise SeqkitError(f"the text has {ids.numel()} tokens: too few for {batch_size} "
@@ -44,13 +44,8 @@ class StreamBatches:
         self.inputs = ids[: rows * batch_size].view(batch_size, rows)
         self.targets = ids[1: rows * batch_size + 1].view(batch_size, rows)
         self.bptt = bptt
-        self.facts: dict[str, float] = dict(facts or meta or {})
+        self.facts: dict[str, float] = dict(facts or {})
         self.context = context
-
-    @property
-    def meta(self) -> dict:
-        """Deprecated: the ``facts``."""
-        return self.facts
 
     def __len__(self) -> int:
         return -(-self.inputs.size(1) // self.bptt)
@@ -114,7 +109,7 @@ class BucketBatches(Generic[C]):
 
     def __init__(self, examples: Sequence[Any], batch_size: int, length: Callable[[Any], int],
                  collate: Callable[[list], Any], seed: int = 0, shuffle: bool = True,
-                 pool: int = 50, meta: dict | None = None, *, batch_tokens: int = 0,
+                 pool: int = 50, *, batch_tokens: int = 0,
                  workers: int = 0, pin_memory: bool | None = None,
                  facts: dict[str, float] | None = None, context: C | None = None):
         if not examples:
@@ -126,7 +121,6 @@ class BucketBatches(Generic[C]):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.facts: dict[str, float] = dict(facts or {})
         self.context = context
-        self._meta = meta or {}
         self._persistent: DataLoader | None = None
         if batch_tokens and max(self.lengths) > batch_tokens:
             longest = max(range(len(examples)), key=self.lengths.__getitem__)
@@ -145,11 +139,6 @@ class BucketBatches(Generic[C]):
         return cls(examples, train.batch_size, length, collate, seed=train.seed, shuffle=shuffle,
                    batch_tokens=train.batch_tokens, workers=train.workers, facts=facts,
                    context=context)
-
-    @property
-    def meta(self) -> dict:
-        """Deprecated bag of facts given as ``meta=``; use ``facts`` and ``context``."""
-        return self._meta
 
     def __len__(self) -> int:
         """Batches in epoch 0 (with a token budget other epochs may differ by a few)."""

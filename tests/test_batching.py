@@ -174,5 +174,4 @@ def test_stream_shards_are_the_ranks_own_rows():
 def test_typed_fields_replace_the_meta_bag():
     stream = StreamBatches(torch.arange(50), 2, 5, facts={"floor_ppl": 3.0}, context="ctx")
     assert stream.facts == {"floor_ppl": 3.0} and stream.context == "ctx"
-    old = BucketBatches([1, 2], 1, lambda e: e, list, meta={"captions": ["a"]})  # caption's old call
-    assert old.meta == {"captions": ["a"]}
+    assert not hasattr(stream, "meta")  # no bag for plugins to read and copy

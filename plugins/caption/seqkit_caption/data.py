@@ -73,9 +73,14 @@ def split_by_image(data: CaptionSet, fractions: dict[str, float]) -> dict[str, C
 
 def read_splits(config: CaptionConfig, source: Source) -> dict[str, CaptionSet]:
     """Every split of ``source``; missing held-out splits are cut from the training images."""
+    found = scene_splits(config) if source.kind == "builtin" else read_source(source)
+    if source.whole:  # every image as one set, whatever the files say about splits
+        whole = CaptionSet()
+        for part in found.values():
+            whole.extend(part)
+        return {"whole": whole}
     if source.kind == "builtin":
-        return scene_splits(config)
-    found = read_source(source)
+        return found
     named = {k: v for k, v in found.items() if k is not None}
     if None in found and named:
         raise SeqkitError(f"{source} mixes caption files that name a split (train, valid, test) "
@@ -138,19 +143,32 @@ class Collate:
                            [ids for _, caps in examples for ids in caps], owner)
 
 
+@dataclass
+class CaptionSplit:
+    """What the caption task's ``evaluate`` reads beside a split's batches (their ``context``)."""
+
+    data: CaptionSet  # the split's images and captions
+    scenes: bool  # the built-in scenes: exact match is reported
+    bank: BankImages | None  # the run's own training images for the baseline bank, if at hand
+
+    @property
+    def captions(self) -> list[list[str]]:
+        """The reference captions of every image, in split order."""
+        return self.data.captions
+
+
 def make_batches(split: str, data: CaptionSet, config: CaptionConfig, assets: CaptionAssets,
-                 loader: ImageLoader, meta: dict) -> BucketBatches:
+                 loader: ImageLoader, context: CaptionSplit) -> BucketBatches:
     """Length-bucketed batches of one split (per caption for train, per image otherwise)."""
     encoded = [assets.tokenizer.encode_batch(caps) for caps in data.captions]
     collate = Collate(split, data, loader, assets.tokenizer)
-    meta = {**meta, "captions": data.captions, "data": data}
     if split == "train":
         examples = [(i, ids) for i, caps in enumerate(encoded) for ids in caps]
-        return BucketBatches(examples, config.train.batch_size, lambda e: len(e[1]),
-                             collate.train, seed=config.train.seed, meta=meta)
+        return BucketBatches.from_config(examples, config.train, lambda e: len(e[1]),
+                                         collate.train, context=context)
     examples = list(enumerate(encoded))
-    return BucketBatches(examples, config.train.batch_size, lambda e: max(map(len, e[1])),
-                         collate.held_out, shuffle=False, meta=meta)
+    return BucketBatches.from_config(examples, config.train, lambda e: max(map(len, e[1])),
+                                     collate.held_out, shuffle=False, context=context)
 
 
 def prepare(config: CaptionConfig, source: Source, assets: CaptionAssets | None) -> TaskData:
@@ -166,11 +184,13 @@ def prepare(config: CaptionConfig, source: Source, assets: CaptionAssets | None)
         backbone = hf_config(config.backbone) if is_hf(config.backbone) else None
         assets = CaptionAssets(tokenizer, bank, backbone)
     loader = ImageLoader(config.image_size, config.max_pixels, config.cache_images)
-    meta: dict = {"scenes": source.kind == "builtin"}
+    bank = None
     if train is not None:
         indices = bank_indices(train, len(assets.bank_captions))
         if [train.captions[i][0] for i in indices] == assets.bank_captions:
-            meta["bank"] = BankImages(train, indices, loader)  # the run's own training images
-    batches = {name: make_batches(name, data, config, assets, loader, meta)
+            bank = BankImages(train, indices, loader)  # the run's own training images
+    scenes = source.kind == "builtin"
+    batches = {name: make_batches(name, data, config, assets, loader,
+                                  CaptionSplit(data, scenes, bank))
                for name, data in splits.items()}
     return TaskData(assets, batches)

@@ -48,13 +48,13 @@ def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
     batch-norm statistics on a few of them and refills the bank: both then match the weights.
     """
     device = next(model.parameters()).device
-    bank = batches.meta.get("bank")
+    bank = batches.context.bank
     if bank is not None and model.bank.numel() and not model.bank_ready():
         size = config.train.batch_size
         model.recalibrate_norms(islice(bank.batches(size, device), CALIBRATION_BATCHES))
         model.fill_bank(bank.batches(size, device))
     use_bank = model.bank_ready()
-    references = batches.meta["captions"]
+    references = batches.context.captions
     ce_sum = penalty_sum = 0.0
     items = captions = 0
     candidates, neighbours, refs = [], [], []
@@ -76,7 +76,7 @@ def evaluate(model: captioner.CaptionModel, batches, config: CaptionConfig,
     if use_bank:
         metrics.update(baseline_bleu4=bleu(neighbours, refs),
                        baseline_cider=cider_d(neighbours, refs))
-    if batches.meta.get("scenes"):
+    if batches.context.scenes:
         metrics["exact_match"] = exact_match(candidates, refs)
         if use_bank:
             metrics["baseline_exact_match"] = exact_match(neighbours, refs)

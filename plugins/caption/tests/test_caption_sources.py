@@ -34,6 +34,19 @@ def test_csv_folder_is_split_by_image(image_folder, tiny_config):
             assert captions == [f"a picture number {number}", f"colour shade {number}"]
 
 
+def test_split_whole_scores_every_image_as_one_set(image_folder, tiny_config):
+    """``--split whole``: the folder's ten images and the built-in scenes of every split, each
+    once, in one split named "whole" (a new photo collection scored by a trained run)."""
+    config = tiny_config(valid_fraction=0.2, test_fraction=0.3)
+    whole = read_splits(config, Source("folder", path=image_folder, whole=True))
+    assert list(whole) == ["whole"]
+    assert sorted(whole["whole"].names) == sorted(f"img{i}.png" for i in range(10))
+    scenes = config.scenes
+    builtin = read_splits(config, Source("builtin", whole=True))
+    assert list(builtin) == ["whole"]
+    assert len(builtin["whole"]) == scenes.train_images + scenes.valid_images + scenes.test_images
+
+
 def test_prepare_a_folder_gives_batches(image_folder, tiny_config):
     config = tiny_config(valid_fraction=0.2, test_fraction=0.3)
     data = prepare(config, folder_source(image_folder), None)
@@ -46,7 +59,7 @@ def test_prepare_a_folder_gives_batches(image_folder, tiny_config):
     held = next(iter(data.split("test").epoch(0)))
     assert held.src.shape[0] == 3 and held.tgt.shape[0] == 6
     assert held.owner.tolist() == [0, 0, 1, 1, 2, 2]
-    assert "bank" in data.split("valid").meta and not data.split("valid").meta["scenes"]
+    assert data.split("valid").context.bank is not None and not data.split("valid").context.scenes
 
 
 def test_missing_image_names_file_and_line(image_folder):
@@ -134,7 +147,7 @@ def test_hf_rows_of_one_image_are_merged(tmp_path, monkeypatch, tiny_config, sav
     monkeypatch.setattr("seqkit_caption.sources.hf_splits", lambda source: {"train": dataset})
     config = tiny_config(valid_fraction=0.34, test_fraction=0.0)
     data = prepare(config, Source("hf", name="someone/pictures"), None)
-    valid = data.split("valid").meta["data"]
+    valid = data.split("valid").context.data
     assert len(valid) == 2 and all(len(c) == 2 for c in valid.captions)
     batch = next(iter(data.split("train").epoch(0)))
     assert batch.src.shape[1:] == (3, 32, 32)
