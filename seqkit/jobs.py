@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from seqkit import dist
+from seqkit.config import to_dict, validate
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
 from seqkit.rundir import METRICS, load, read_config, save_run, write_config, write_json
@@ -25,12 +26,16 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
     final metrics, which are also written to ``out/metrics.json``.
     """
     out = Path(out)
+    config = validate(config)
     if resume:
-        read_config(out, task.name)
+        _check_resumable(out, task, config)
         assets = task.load_assets(out)
     elif (out / "config.json").exists():
         raise SeqkitError(f"{out} already holds a run; continue it with --resume, or choose "
                           "another --out")
+    elif out.is_dir() and any(out.iterdir()):
+        raise SeqkitError(f"{out} is a folder with files in it but not a seqkit run; nothing "
+                          "was changed there. Choose a new or empty --out")
     else:
         assets = None
     data: TaskData = task.prepare(config, source, assets)
@@ -50,6 +55,19 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
     if not quiet and dist.is_main():
         print(metrics_line(metrics))
     return metrics
+
+
+def _check_resumable(out: Path, task: Task, config: Any) -> None:
+    """Refuse, before anything is written, to resume a run with settings that would build
+    another model: every setting outside ``train`` must be the run's own."""
+    saved = read_config(out, task.name)["config"]
+    wanted = json.loads(json.dumps(to_dict(config)))  # as config.json holds it (lists)
+    changed = sorted(key for key in wanted if key != "train" and wanted[key] != saved.get(key))
+    if changed:
+        listed = ", ".join(f"{key} ({saved.get(key)!r} -> {wanted[key]!r})" for key in changed)
+        raise SeqkitError(f"--resume cannot change the settings that make the model: {listed}. "
+                          "Resume with the run's own settings (only train.* may change), or "
+                          "start a new run with another --out")
 
 
 def metrics_line(metrics: dict) -> str:

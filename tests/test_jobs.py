@@ -1,0 +1,54 @@
+"""What ``seqkit.jobs.train`` refuses before it writes anything (issue 11, items 1 and 2)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from seqkit.data import Source
+from seqkit.errors import SeqkitError
+from seqkit.jobs import evaluate_run, train
+from seqkit.task import get_task
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_resume_that_would_build_another_model_is_refused_and_the_run_stays_usable(
+        lm_run, tiny_lm, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(lm_run, run)
+    before = _snapshot(run)
+    bigger = dataclasses.replace(tiny_lm(), hidden_size=64)
+    with pytest.raises(SeqkitError, match=r"hidden_size \(48 -> 64\)"):
+        train(get_task("lm"), bigger, Source("builtin"), run, resume=True, quiet=True)
+    assert _snapshot(run) == before  # config.json untouched: eval and predict still work
+    assert evaluate_run(run, Source("builtin"), "test")["ppl"] > 1
+
+
+def test_a_resume_may_change_training_settings(lm_run, tiny_lm, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(lm_run, run)
+    longer = tiny_lm(epochs=9, lr=5.0)
+    metrics = train(get_task("lm"), longer, Source("builtin"), run, resume=True, quiet=True)
+    assert metrics["epochs"] == 9
+
+
+def test_a_folder_that_is_not_a_run_is_refused_untouched(tiny_lm, tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "checkpoint").mkdir(parents=True)
+    (folder / "checkpoint" / "notes.txt").write_text("keep me")
+    (folder / "metrics.jsonl").write_text("my own log\n")
+    before = _snapshot(folder)
+    with pytest.raises(SeqkitError, match="not a seqkit run"):
+        train(get_task("lm"), tiny_lm(), Source("builtin"), folder, quiet=True)
+    assert _snapshot(folder) == before
+
+
+def test_an_empty_folder_is_a_fine_out(tiny_lm, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    train(get_task("lm"), tiny_lm(epochs=1), Source("builtin"), folder, quiet=True)
+    assert (folder / "model.safetensors").is_file()
