@@ -211,7 +211,7 @@ def test_sigterm_saves_the_resume_state_like_ctrl_c(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     log = run / "metrics.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and not (log.is_file() and len(log.read_text().split()) >= 3):
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 3):
         time.sleep(0.2)
     seen = len(log.read_text().splitlines())
     proc.send_signal(signal.SIGTERM)
