@@ -79,3 +79,24 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 5) -> float:
 def emit(result: dict) -> None:
     """Print the result as the last line of stdout."""
     print(json.dumps(result), flush=True)
+
+
+def settings_tree(settings: list[str], max_time: float, threads: int) -> dict:
+    """``--set`` values ``["train.lr=0.001", "dropout=0.5"]`` as a nested dict of config
+    changes (JSON where a value parses: numbers, true/false; else the text), with the run's
+    time and thread limits under ``train``."""
+    changes: dict = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set takes KEY=VALUE, got '{setting}'")
+        *parents, last = key.split(".")
+        node = changes
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[last] = json.loads(value)
+        except json.JSONDecodeError:
+            node[last] = value
+    changes.setdefault("train", {}).update(max_time=max_time, threads=threads)
+    return changes

@@ -15,44 +15,24 @@ Prints progress to stderr and one JSON object on the last line of stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, log, machine_info  # noqa: E402
+from _common import emit, log, machine_info, settings_tree  # noqa: E402
 
 TARGET_EXACT = 0.95  # the issue's target: exact match on held-out compositions
 REPORTED = ("exact_match", "baseline_exact_match", "bleu4", "baseline_bleu4", "cider",
             "baseline_cider", "bleu1", "loss", "images")
 
 
-def parse_value(text: str):
-    """A ``--set`` value: JSON where it parses (numbers, true/false), else the text itself."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def apply_overrides(config, settings: list[str], max_time: float, threads: int):
     """The config with ``["train.lr=0.001", ...]`` applied, and the time and thread limits."""
     from seqkit.config import from_dict
 
-    changes: dict = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set takes KEY=VALUE, got '{setting}'")
-        *parents, last = key.split(".")
-        node = changes
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = parse_value(value)
-    changes.setdefault("train", {}).update(max_time=max_time, threads=threads)
-    return from_dict(type(config), changes, base=config)
+    return from_dict(type(config), settings_tree(settings, max_time, threads), base=config)
 
 
 def train_and_report(config, source, out: Path, split: str = "test") -> dict:

@@ -14,7 +14,6 @@ Prints progress to stderr and one JSON object on the last line of stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -22,29 +21,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, log, machine_info  # noqa: E402
+from _common import emit, log, machine_info, settings_tree  # noqa: E402
 
 TARGETS = {"frame_accuracy": 0.98, "f1_50": 95.0}  # the issue's targets, test split
 REPORTED = ("frame_accuracy", "edit", "f1_10", "f1_25", "f1_50", "loss", "frames", "clips")
-
-
-def overrides(settings: list[str], max_time: float, threads: int) -> dict:
-    """``["train.lr=0.001", ...]`` as a nested dict, with the time and thread limits."""
-    changes: dict = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set takes KEY=VALUE, got '{setting}'")
-        *parents, last = key.split(".")
-        node = changes
-        for part in parents:
-            node = node.setdefault(part, {})
-        try:
-            node[last] = json.loads(value)
-        except json.JSONDecodeError:
-            node[last] = value
-    changes.setdefault("train", {}).update(max_time=max_time, threads=threads)
-    return changes
 
 
 def main() -> None:
@@ -61,7 +41,7 @@ def main() -> None:
     from seqkit.jobs import train
     from seqkit_video import VideoConfig, task
 
-    config = from_dict(VideoConfig, overrides(args.set, args.max_time, args.threads))
+    config = from_dict(VideoConfig, settings_tree(args.set, args.max_time, args.threads))
     out = Path(args.out or tempfile.mkdtemp(prefix="seqkit-video-bench-")) / "run"
     load_before = os.getloadavg()
     log(f"training into {out} for at most {args.max_time:.0f} s")

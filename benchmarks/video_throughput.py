@@ -44,8 +44,6 @@ def write_test_video(path: Path, frames: int, side: int) -> Path:
 
 def measure(video: Path, size: int, backbone: str, bidirectional: bool, repeats: int) -> dict:
     """Best frames/s of ``repeats`` runs of ``tag_video`` with an untrained tagger."""
-    import torch
-
     from seqkit.rundir import Run
     from seqkit_video import VideoConfig, tag_video, task
     from seqkit_video.data import VideoAssets

@@ -177,19 +177,6 @@ def test_bad_settings_and_inputs_are_clear_errors(call, message):
 
 # Hugging Face models: tiny random ones saved to a temporary folder.
 
-@pytest.fixture(scope="module")
-def tiny_hf_resnet(tmp_path_factory):
-    """A 2-stage HF ResNet (12 channels out) with an image processor of odd statistics."""
-    transformers = pytest.importorskip("transformers")
-    folder = tmp_path_factory.mktemp("hf") / "tiny-resnet"
-    config = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 12],
-                                       depths=[1, 1], layer_type="basic")
-    torch.manual_seed(0)
-    transformers.ResNetModel(config).save_pretrained(folder)
-    transformers.ConvNextImageProcessor(image_mean=[0.5, 0.4, 0.3],
-                                        image_std=[0.2, 0.25, 0.3]).save_pretrained(folder)
-    return folder
-
 
 def test_frame_frontend_over_a_hugging_face_model(tiny_hf_resnet):
     frontend = FrameFrontend(load_backbone(f"hf:{tiny_hf_resnet}"), 33, finetune_from="encoder")
@@ -218,18 +205,6 @@ def plant_remote_code(folder, marker, model_type=None):
             fields["model_type"] = model_type
         (folder / name).write_text(json.dumps(fields))
 
-
-@pytest.fixture
-def no_prompt(monkeypatch):
-    """Record any attempt to ask the user (transformers' "run the custom code? [y/N]")."""
-    asked = []
-
-    def refuse(prompt=""):
-        asked.append(prompt)
-        raise EOFError("no one is there to answer")
-
-    monkeypatch.setattr("builtins.input", refuse)
-    return asked
 
 
 def test_a_known_model_type_loads_without_running_the_folder_code(tiny_hf_resnet, tmp_path,

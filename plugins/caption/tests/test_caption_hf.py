@@ -15,18 +15,6 @@ from seqkit_caption.frontend import build_encoder
 transformers = pytest.importorskip("transformers")
 
 
-@pytest.fixture(scope="module")
-def tiny_resnet(tmp_path_factory):
-    """A 2-stage HF ResNet with its image processor (odd statistics, to see them used)."""
-    folder = tmp_path_factory.mktemp("hf") / "tiny-resnet"
-    config = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 12],
-                                       depths=[1, 1], layer_type="basic")
-    torch.manual_seed(0)
-    transformers.ResNetModel(config).save_pretrained(folder)
-    transformers.ConvNextImageProcessor(image_mean=[0.5, 0.4, 0.3],
-                                        image_std=[0.2, 0.25, 0.3]).save_pretrained(folder)
-    return folder
-
 
 @pytest.fixture(scope="module")
 def tiny_vit(tmp_path_factory):
@@ -43,8 +31,8 @@ def encoder(backbone, tiny_config, **fields):
     return build_encoder(tiny_config(backbone=str(backbone), cut_after="", **fields))
 
 
-def test_convolutional_hf_model_gives_its_grid(tiny_resnet, tiny_config):
-    enc = encoder(tiny_resnet, tiny_config, feature_size=0)
+def test_convolutional_hf_model_gives_its_grid(tiny_hf_resnet, tiny_config):
+    enc = encoder(tiny_hf_resnet, tiny_config, feature_size=0)
     memory = enc(torch.zeros(3, 3, 32, 32, dtype=torch.uint8))
     assert enc.frontend.grid == (4, 4) and memory.features.shape == (3, 16, 12)
     assert torch.allclose(enc.frontend.mean.flatten(), torch.tensor([0.5, 0.4, 0.3]))
@@ -58,20 +46,20 @@ def test_transformer_tokens_are_laid_on_a_grid(tiny_vit, tiny_config):
     assert torch.allclose(enc.frontend.std.flatten(), torch.tensor([0.229, 0.224, 0.225]))
 
 
-def test_freeze_parts_of_an_hf_model(tiny_resnet, tiny_config):
-    enc = encoder(tiny_resnet, tiny_config, finetune_from="encoder")
+def test_freeze_parts_of_an_hf_model(tiny_hf_resnet, tiny_config):
+    enc = encoder(tiny_hf_resnet, tiny_config, finetune_from="encoder")
     model = enc.frontend.body.model.model
     assert not any(p.requires_grad for p in model.embedder.parameters())
     assert all(p.requires_grad for p in model.encoder.parameters())
     with pytest.raises(seqkit.SeqkitError, match="not a stage.*embedder, encoder, pooler"):
-        encoder(tiny_resnet, tiny_config, finetune_from="layer4")
+        encoder(tiny_hf_resnet, tiny_config, finetune_from="layer4")
     with pytest.raises(seqkit.SeqkitError, match="cut_after applies to torchvision"):
-        build_encoder(tiny_config(backbone=str(tiny_resnet), cut_after="layer2"))
+        build_encoder(tiny_config(backbone=str(tiny_hf_resnet), cut_after="layer2"))
 
 
-def test_hf_run_saves_and_loads_without_the_hub(tiny_resnet, tiny_config, tmp_path):
+def test_hf_run_saves_and_loads_without_the_hub(tiny_hf_resnet, tiny_config, tmp_path):
     local = tmp_path / "model"
-    shutil.copytree(tiny_resnet, local)
+    shutil.copytree(tiny_hf_resnet, local)
     config = tiny_config(backbone=f"hf:{local}", cut_after="")
     check_task(task, config, tmp_path / "run")
     assert (tmp_path / "run" / "encoder" / "config.json").is_file()
@@ -108,22 +96,10 @@ def plant_remote_code(folder, marker, model_type=None):
     path.write_text(json.dumps(fields))
 
 
-@pytest.fixture
-def no_prompt(monkeypatch):
-    """Record any attempt to ask the user (transformers' "run the custom code? [y/N]")."""
-    asked = []
 
-    def refuse(prompt=""):
-        asked.append(prompt)
-        raise EOFError("no one is there to answer")
-
-    monkeypatch.setattr("builtins.input", refuse)
-    return asked
-
-
-def test_code_planted_in_an_hf_run_folder_is_never_run(tiny_resnet, tiny_config, tmp_path,
+def test_code_planted_in_an_hf_run_folder_is_never_run(tiny_hf_resnet, tiny_config, tmp_path,
                                                        no_prompt):
-    config = tiny_config(backbone=str(tiny_resnet), cut_after="")
+    config = tiny_config(backbone=str(tiny_hf_resnet), cut_after="")
     check_task(task, config, tmp_path / "run")
     plant_remote_code(tmp_path / "run" / "encoder", tmp_path / "ran")
     run = seqkit.load(tmp_path / "run")
