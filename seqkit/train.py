@@ -311,4 +311,5 @@ def fit(task: Task, config: Any, data: TaskData, model: nn.Module, out: Path,
     except KeyboardInterrupt:
         trainer.checkpoint()
         raise SeqkitError(f"interrupted at step {trainer.progress.step}; the resume state is "
-                          f"saved: continue with --resume --out {out}") from None
+                          f"saved: continue with seqkit train --task {task.name} --out {out} "
+                          "--resume (and the same --data)") from None

@@ -218,6 +218,7 @@ def test_sigterm_saves_the_resume_state_like_ctrl_c(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err[-2000:]
     assert "resume state is saved" in err
+    assert f"seqkit train --task lm --out {run} --resume" in err  # a command that continues it
     state = torch.load(run / "checkpoint" / "state.pt", weights_only=True)
     assert state["progress"]["step"] >= seen >= 3  # saved where it stopped, not at step 0
 
