@@ -189,7 +189,8 @@ def cmd_train(args, rest) -> None:
                           + _misspelt(rest, "--out"))
     task = get_task(args.task)
     config = _task_config(task, args, rest + ["--help"] * args.help)  # tyro prints, exits
-    train(task, config, parse_source(args.data), args.out, resume=args.resume)
+    source = None if args.data is None else parse_source(args.data)  # None: built-in, or
+    train(task, config, source, args.out, resume=args.resume)  # a resumed run's own data
 
 
 def _misspelt(rest: list[str], flag: str) -> str:

@@ -40,6 +40,13 @@ class Source:
         return {"builtin": "built-in data", "folder": str(self.path),
                 "hf": f"hf:{self.name}" + (f":{self.config}" if self.config else "")}[self.kind]
 
+    def spec(self) -> str:
+        """The ``--data`` text that names this source again from any working folder (a run
+        records it, so that ``--resume`` reads the same data)."""
+        if self.kind == "folder":
+            return str(Path(self.path).resolve())
+        return "builtin" if self.kind == "builtin" else str(self)
+
 
 def parse_source(text: str | None) -> Source:
     """Turn the ``--data`` argument into a ``Source``; a folder must exist."""

@@ -10,25 +10,31 @@ import torch
 
 from seqkit import dist
 from seqkit.config import to_dict, validate
-from seqkit.data import Source
+from seqkit.data import Source, parse_source
 from seqkit.errors import SeqkitError
 from seqkit.rundir import METRICS, load, read_config, save_run, write_config, write_json
 from seqkit.task import Task, TaskData
 from seqkit.train import evaluate, fit, seed_all
 
 
-def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool = False,
-          quiet: bool = False) -> dict:
+def train(task: Task, config: Any, source: Source | None, out: str | Path,
+          resume: bool = False, quiet: bool = False) -> dict:
     """Train ``task`` on ``source`` into the run dir ``out`` and evaluate the best weights.
 
     A fresh run refuses a folder that already holds a run (so nothing is overwritten); a
-    resumed one checks that the folder holds a run of the same task and format. Returns the
-    final metrics, which are also written to ``out/metrics.json``.
+    resumed one checks that the folder holds a run of the same task, format and model
+    settings. ``source`` None means the built-in data for a new run, and the data the run
+    recorded for a resumed one. Returns the final metrics, which are also written to
+    ``out/metrics.json``.
     """
     out = Path(out)
     config = validate(config)
     if resume:
-        _check_resumable(out, task, config)
+        recorded = _check_resumable(out, task, config).get("data")
+        if source is None and recorded is not None:
+            source = parse_source(recorded)
+            if not quiet and dist.is_main():
+                print(f"resuming on the run's own data: {source}")
         assets = task.load_assets(out)
     elif (out / "config.json").exists():
         raise SeqkitError(f"{out} already holds a run; continue it with --resume, or choose "
@@ -38,15 +44,16 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
                           "was changed there. Choose a new or empty --out")
     else:
         assets = None
+    source = source or Source("builtin")
     data: TaskData = task.prepare(config, source, assets)
     seed_all(config.train.seed)
     model = task.build_model(config, data.assets)
     if dist.is_main():
         out.mkdir(parents=True, exist_ok=True)
-        if resume:
-            write_config(out, task, config)  # records changed budgets such as --max-steps
+        if resume:  # records changed budgets such as --max-steps
+            write_config(out, task, config, source.spec())
         else:
-            save_run(out, task, config, model, data.assets)
+            save_run(out, task, config, model, data.assets, source.spec())
     summary = fit(task, config, data, model, out, resume=resume)
     dist.barrier()  # rank 0 has written the weights that every rank evaluates
     metrics = {**summary, **final_metrics(out, data, config)}
@@ -57,10 +64,12 @@ def train(task: Task, config: Any, source: Source, out: str | Path, resume: bool
     return metrics
 
 
-def _check_resumable(out: Path, task: Task, config: Any) -> None:
+def _check_resumable(out: Path, task: Task, config: Any) -> dict:
     """Refuse, before anything is written, to resume a run with settings that would build
-    another model: every setting outside ``train`` must be the run's own."""
-    saved = read_config(out, task.name)["config"]
+    another model: every setting outside ``train`` must be the run's own. Returns the run's
+    ``config.json``."""
+    meta = read_config(out, task.name)
+    saved = meta["config"]
     wanted = json.loads(json.dumps(to_dict(config)))  # as config.json holds it (lists)
     changed = sorted(key for key in wanted if key != "train" and wanted[key] != saved.get(key))
     if changed:
@@ -68,6 +77,7 @@ def _check_resumable(out: Path, task: Task, config: Any) -> None:
         raise SeqkitError(f"--resume cannot change the settings that make the model: {listed}. "
                           "Resume with the run's own settings (only train.* may change), or "
                           "start a new run with another --out")
+    return meta
 
 
 def metrics_line(metrics: dict) -> str:

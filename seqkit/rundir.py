@@ -80,12 +80,16 @@ def load_weights(model: nn.Module, path: Path, device: str | torch.device = "cpu
                           f"unexpected {sorted(unexpected)[:5]}")
 
 
-def write_config(folder: Path, task: Task, config: Any) -> None:
-    """Write ``config.json``: which task, its full config, and the versions that wrote it."""
+def write_config(folder: Path, task: Task, config: Any, data: str | None = None) -> None:
+    """Write ``config.json``: which task, its full config, the data it trains on (a ``--data``
+    text, see ``seqkit.data.Source.spec``) and the versions that wrote it."""
     from seqkit import __version__
 
-    write_json(folder / CONFIG, {"task": task.name, "seqkit_version": __version__,
-                                 "format": FORMAT, "config": to_dict(config)})
+    meta = {"task": task.name, "seqkit_version": __version__, "format": FORMAT,
+            "config": to_dict(config)}
+    if data is not None:
+        meta["data"] = data
+    write_json(folder / CONFIG, meta)
 
 
 def read_config(folder: str | Path, task_name: str | None = None) -> dict:
@@ -123,10 +127,12 @@ class Run:
     path: Path
 
 
-def save_run(folder: Path, task: Task, config: Any, model: nn.Module, assets: Any) -> None:
-    """Write config, weights and assets into ``folder``."""
+def save_run(folder: Path, task: Task, config: Any, model: nn.Module, assets: Any,
+             data: str | None = None) -> None:
+    """Write config (with the ``data`` it trains on, if given), weights and assets into
+    ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_config(folder, task, config)
+    write_config(folder, task, config, data)
     task.save_assets(assets, folder)
     save_weights(model, folder / WEIGHTS)
 

@@ -312,4 +312,4 @@ def fit(task: Task, config: Any, data: TaskData, model: nn.Module, out: Path,
         trainer.checkpoint()
         raise SeqkitError(f"interrupted at step {trainer.progress.step}; the resume state is "
                           f"saved: continue with seqkit train --task {task.name} --out {out} "
-                          "--resume (and the same --data)") from None
+                          "--resume (it reads the run's own data)") from None

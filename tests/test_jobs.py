@@ -52,3 +52,28 @@ def test_an_empty_folder_is_a_fine_out(tiny_lm, tmp_path):
     folder.mkdir()
     train(get_task("lm"), tiny_lm(epochs=1), Source("builtin"), folder, quiet=True)
     assert (folder / "model.safetensors").is_file()
+
+
+def test_a_resume_without_data_reads_the_data_the_run_recorded(tiny_lm, tmp_path, capsys):
+    """Resuming with no --data trains and judges on the run's own folder, not the built-in
+    data (which would replace the kept weights by a score on other data)."""
+    import json
+    import random
+
+    rng = random.Random(0)
+    words = "the a cat dog sat ran on under mat rug".split()
+    folder = tmp_path / "text"
+    folder.mkdir()
+    for split, lines in (("train", 400), ("valid", 60)):
+        text = "".join(" ".join(rng.choice(words) for _ in range(6)) + "\n"
+                       for _ in range(lines))
+        (folder / f"{split}.txt").write_text(text)
+    run = tmp_path / "run"
+    first = train(get_task("lm"), tiny_lm(epochs=1), Source("folder", path=folder), run,
+                  quiet=True)
+    assert json.loads((run / "config.json").read_text())["data"] == str(folder.resolve())
+    again = train(get_task("lm"), tiny_lm(epochs=2), None, run, resume=True)
+    assert "resuming on the run's own data" in capsys.readouterr().out
+    assert again["valid_tokens"] == first["valid_tokens"]  # the folder's valid split
+    builtin = evaluate_run(run, Source("builtin"), "valid")["tokens"]
+    assert builtin != first["valid_tokens"]  # the built-in data would have shown
