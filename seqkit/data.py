@@ -13,6 +13,7 @@ folder: ``data_files``; every split of the others), to score a model on new data
 """
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,4 +132,20 @@ def hf_splits(source: Source) -> dict:
             out[key] = split
     if not out:
         raise SeqkitError(f"{source} has no train/validation/test split (has: {list(loaded)})")
+    return out
+
+
+def holdout_indices(count: int, fractions: dict[str, float]) -> dict[str, list[int]]:
+    """Cut ``count`` examples into held-out splits of the given ``fractions`` and ``train``
+    (the rest): sorted index lists, in a shuffled order seeded by ``count`` alone, so that the
+    same data always splits the same way. A split whose share rounds to nothing is left out."""
+    order = list(range(count))
+    random.Random(count).shuffle(order)
+    out, start = {}, 0
+    for split, fraction in fractions.items():
+        size = round(count * fraction)
+        if size:
+            out[split] = sorted(order[start: start + size])
+            start += size
+    out["train"] = sorted(order[start:])
     return out

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import torch
 
 from seqkit.batching import BucketBatches
-from seqkit.data import Source
+from seqkit.data import Source, holdout_indices
 from seqkit.errors import SeqkitError
 from seqkit.seq2seq import Seq2SeqBatch, target_batch
 from seqkit.task import TaskData
@@ -59,16 +59,8 @@ def scene_splits(config: CaptionConfig) -> dict[str, CaptionSet]:
 def split_by_image(data: CaptionSet, fractions: dict[str, float]) -> dict[str, CaptionSet]:
     """Cut one set into ``train`` and the held-out ``fractions`` by image (never by caption),
     in a seeded order that depends on nothing but the data."""
-    order = list(range(len(data)))
-    random.Random(len(data)).shuffle(order)
-    out, start = {}, 0
-    for split, fraction in fractions.items():
-        count = round(len(order) * fraction)
-        if count:
-            out[split] = data.subset(sorted(order[start: start + count]))
-            start += count
-    out["train"] = data.subset(sorted(order[start:]))
-    return out
+    return {split: data.subset(rows) for split, rows in holdout_indices(len(data),
+                                                                        fractions).items()}
 
 
 def read_splits(config: CaptionConfig, source: Source) -> dict[str, CaptionSet]:

@@ -12,12 +12,11 @@ Each clip becomes a ``VideoExample``: where its frames are, how many, and its se
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from seqkit.data import Source, hf_splits, split_of
+from seqkit.data import Source, hf_splits, holdout_indices, split_of
 from seqkit.errors import SeqkitError
 from seqkit_video.annotations import (Labelled, Segment, check_extent, read_annotation_file,
                                       read_label_csv)
@@ -136,16 +135,8 @@ def hf_examples(config: VideoConfig, source: Source) -> dict[str | None, list[Vi
 def split_by_clip(examples: list[VideoExample], fractions: dict[str, float]) -> dict:
     """Cut one set into ``train`` and held-out ``fractions`` by clip, in an order that depends
     only on the data."""
-    order = list(range(len(examples)))
-    random.Random(len(examples)).shuffle(order)
-    out, start = {}, 0
-    for split, fraction in fractions.items():
-        count = round(len(order) * fraction)
-        if count:
-            out[split] = [examples[i] for i in sorted(order[start: start + count])]
-            start += count
-    out["train"] = [examples[i] for i in sorted(order[start:])]
-    return {k: v for k, v in out.items() if v}
+    splits = holdout_indices(len(examples), fractions)
+    return {split: [examples[i] for i in rows] for split, rows in splits.items() if rows}
 
 
 def read_examples(config: VideoConfig, source: Source) -> dict[str, list[VideoExample]]:
