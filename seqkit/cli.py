@@ -88,12 +88,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _task_config(task, args, rest: list[str]):
-    """Defaults < --config file < overrides < core flags; every value type- and range-checked."""
+    """Defaults (a resumed run's own config) < --config file < overrides < core flags; every
+    value type- and range-checked."""
     from seqkit.config import from_dict, read_config_file, validate
+    from seqkit.rundir import read_config
 
     base = task.config()
+    if args.resume and args.out and (Path(args.out) / "config.json").is_file():
+        # a resume continues the run as it was: only the options given here change it
+        base = from_dict(task.config, read_config(args.out, task.name)["config"])
     if args.config:
-        base = from_dict(task.config, read_config_file(args.config), where=Path(args.config).name)
+        base = from_dict(task.config, read_config_file(args.config), base=base,
+                         where=Path(args.config).name)
     config = _tyro(task.config, rest, f"seqkit train --task {task.name}", default=base,
                    core=_options("train"))
     train = config.train

@@ -77,3 +77,24 @@ def test_a_resume_without_data_reads_the_data_the_run_recorded(tiny_lm, tmp_path
     assert again["valid_tokens"] == first["valid_tokens"]  # the folder's valid split
     builtin = evaluate_run(run, Source("builtin"), "valid")["tokens"]
     assert builtin != first["valid_tokens"]  # the built-in data would have shown
+
+
+def test_a_cli_resume_continues_with_the_runs_own_settings(tmp_path, capsys):
+    """``seqkit train --task T --out RUN --resume`` needs none of the first command's options:
+    the run's config is the base, and only what is given now changes it."""
+    import json
+
+    from seqkit.cli import main
+
+    run = tmp_path / "run"
+    first = ["train", "--task", "lm", "--out", str(run), "--embed-size", "13", "--hidden-size",
+             "17", "--num-layers", "1", "--train.epochs", "1", "--train.bptt", "9",
+             "--train.batch-size", "8", "--train.threads", "1", "--max-steps", "6"]
+    assert main(first) == 0
+    assert main(["train", "--task", "lm", "--out", str(run), "--resume", "--max-steps", "9"]) == 0
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert (config["hidden_size"], config["train"]["bptt"], config["train"]["max_steps"]) == (
+        17, 9, 9)
+    assert main(["train", "--task", "lm", "--out", str(run), "--resume", "--hidden-size",
+                 "19"]) == 2
+    assert "hidden_size (17 -> 19)" in capsys.readouterr().err
