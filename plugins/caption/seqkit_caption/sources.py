@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,8 @@ def _caption_texts(value: Any) -> list[str]:
     """A caption cell: a string, a list of strings, or a list of ``{"raw": ...}`` dicts."""
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
+    if not isinstance(value, list):
+        return [str(value)]
     return [v.get("raw", v.get("caption", "")) if isinstance(v, dict) else str(v) for v in value]
 
 
@@ -92,14 +93,25 @@ def _column(columns: list[str], wanted: tuple, what: str, where: str) -> str:
                       f"it has {', '.join(map(str, columns)) or 'none'})")
 
 
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of a CSV file; a malformed row (a field over the ``csv`` module's limit of
+    131,072 characters, often from an unclosed quote, or a NUL byte) names its line."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as err:  # raised while reading the line after line_num
+            raise SeqkitError(f"{path}:{reader.line_num + 1}: not a readable CSV row ({err}); a "
+                              "caption may hold at most 131,072 characters: look for an "
+                              "unclosed quote there") from None
+
+
 def _records(path: Path) -> Iterator[tuple[int, dict]]:
     """``(line, record)`` of a CSV, JSON-lines, or JSON list-of-records file."""
     try:
         if path.suffix == ".csv":
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                for row in reader:
-                    yield reader.line_num, row
+            yield from _csv_rows(path)
         elif path.suffix == ".jsonl":
             with path.open(encoding="utf-8") as handle:
                 for line, text in enumerate(handle, 1):
@@ -114,7 +126,21 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
         raise SeqkitError(f"cannot read {path}: {err}") from err
 
 
-def _find_image(name: str, folders: list[Path]) -> Path | None:
+def inside(name: str, where: str) -> str:
+    """``name``, an image path from a caption file, if it stays inside the data folder: a
+    relative path without ``..`` (so a caption file cannot make seqkit read files elsewhere on
+    the machine); otherwise a ``SeqkitError``. Links inside the folder are followed, so images
+    kept elsewhere can be linked in."""
+    parts = Path(name.replace("\\", "/")).parts
+    if os.path.isabs(name) or ".." in parts or (parts and parts[0].endswith(":")):
+        raise SeqkitError(f"{where}: image '{name}' lies outside the data folder; image paths "
+                          "must be relative to it, without '..'. Copy or link the images into "
+                          "the data folder")
+    return name
+
+
+def _find_image(name: str, folders: list[Path], where: str) -> Path | None:
+    inside(name, where)
     for folder in folders:
         candidate = folder / name
         if candidate.is_file():
@@ -137,7 +163,7 @@ def read_records(path: Path) -> CaptionSet:
                        _column(list(record), CAPTION_COLUMNS, "caption", str(path)))
         name = str(record.get(columns[0]) or "").strip()
         if name not in by_image:
-            found = _find_image(name, folders) if name else None
+            found = _find_image(name, folders, where) if name else None
             if found is None:
                 raise SeqkitError(f"{where}: image '{name}' not found (looked in "
                                   f"{' and '.join(map(str, folders))})")
@@ -151,22 +177,45 @@ def read_records(path: Path) -> CaptionSet:
     return data
 
 
-def read_coco(path: Path, meta: dict) -> CaptionSet:
+def _shape_error(path: Path, kind: str, expected: str, where: str, got: Any) -> SeqkitError:
+    return SeqkitError(f"{path} looks like {kind} but is malformed: {where} should be {expected}, "
+                       f"not {json.dumps(got)[:60]}")
+
+
+def _checked_list(path: Path, kind: str, meta: dict, key: str, fields: dict) -> list[dict]:
+    """``meta[key]``, checked to be a list of objects whose ``fields`` have the given types."""
+    items = meta[key]
+    if not isinstance(items, list):
+        raise _shape_error(path, kind, "a list", f"'{key}'", items)
+    for number, item in enumerate(items):
+        for name, types in fields.items():
+            if not isinstance(item, dict) or not isinstance(item.get(name), types):
+                need = " or ".join(t.__name__ for t in types)
+                raise _shape_error(path, kind, f"an object with a '{name}' ({need})",
+                                   f"{key}[{number}]", item)
+    return items
+
+
+def read_coco(path: Path, meta: dict, root: Path | None = None) -> CaptionSet:
     """COCO captions (``images`` + ``annotations``); images in a folder named like the file's
-    split (``train2017`` for ``captions_train2017.json``), ``images/``, or beside the file."""
+    split (``train2017`` for ``captions_train2017.json``), ``images/``, or beside the file,
+    never above the data folder ``root``."""
     stem = path.stem.split("_", 1)[-1]
-    folders = [base / sub for base in (path.parent, path.parent.parent)
-               for sub in (stem, "images", ".")]
-    files = {img["id"]: img["file_name"] for img in meta["images"]}
+    bases = [path.parent] + ([path.parent.parent] if root is None or path.parent != root else [])
+    folders = [base / sub for base in bases for sub in (stem, "images", ".")]
+    kind, key = "COCO captions", (int, str)
+    files = {img["id"]: img["file_name"] for img in _checked_list(
+        path, kind, meta, "images", {"id": key, "file_name": (str,)})}
     captions: dict[Any, list[str]] = {}
-    for ann in meta["annotations"]:
+    for ann in _checked_list(path, kind, meta, "annotations",
+                             {"image_id": key, "caption": (str,)}):
         captions.setdefault(ann["image_id"], []).append(ann["caption"])
     data = CaptionSet()
     for image_id, texts in captions.items():
         where = f"{path} (image id {image_id})"
         if image_id not in files:
             raise SeqkitError(f"{where}: the annotations name an image that 'images' lacks")
-        found = _find_image(files[image_id], folders)
+        found = _find_image(files[image_id], folders, where)
         if found is None:
             raise SeqkitError(f"{where}: image '{files[image_id]}' not found (looked in "
                               f"{', '.join(str(f) for f in folders)})")
@@ -177,16 +226,21 @@ def read_coco(path: Path, meta: dict) -> CaptionSet:
 def read_karpathy(path: Path, meta: dict) -> dict[str, CaptionSet]:
     """Karpathy's split file: every image names its split and lists its sentences."""
     splits: dict[str, CaptionSet] = {}
-    for number, image in enumerate(meta["images"], 1):
-        name = str(Path(image.get("filepath", "")) / image["filename"])
+    images = _checked_list(path, "a Karpathy split file", meta, "images",
+                           {"filename": (str,), "sentences": (list,), "split": (str, type(None)),
+                            "filepath": (str, type(None))})
+    folders = [path.parent, path.parent / "images"]
+    for number, image in enumerate(images, 1):
+        name = str(Path(image.get("filepath") or "") / image["filename"])
         where = f"{path} (image {number})"
-        found = _find_image(name, [path.parent, path.parent / "images"]) or _find_image(
-            image["filename"], [path.parent, path.parent / "images"])
+        found = _find_image(name, folders, where) or _find_image(image["filename"], folders, where)
         if found is None:
             raise SeqkitError(f"{where}: image '{name}' not found under {path.parent}")
-        split = _KARPATHY.get(image.get("split", "train"), "train")
+        split = _KARPATHY.get(image.get("split") or "train", "train")
         splits.setdefault(split, CaptionSet()).add(
             found, name, _normalized(_caption_texts(image["sentences"]), where, name))
+    if not splits:
+        raise SeqkitError(f"{path} holds no captioned images")
     return splits
 
 
@@ -201,8 +255,8 @@ def read_file(path: Path, root: Path) -> dict[str | None, CaptionSet]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise SeqkitError(f"cannot read {path}: {err}") from err
         if isinstance(meta, dict) and "annotations" in meta and "images" in meta:
-            return {split: read_coco(path, meta)}
-        if isinstance(meta, dict) and meta.get("images") and "sentences" in meta["images"][0]:
+            return {split: read_coco(path, meta, root)}
+        if isinstance(meta, dict) and "images" in meta:
             return read_karpathy(path, meta)
         if not isinstance(meta, list):
             raise SeqkitError(f"{path} is neither COCO captions, a Karpathy split file, nor a "

@@ -171,3 +171,69 @@ def test_named_and_unnamed_files_do_not_mix(image_folder, tiny_config):
     (image_folder / "test.csv").write_text("image,caption\nimages/img1.png,hello\n")
     with pytest.raises(SeqkitError, match="mixes caption files"):
         read_splits(tiny_config(), folder_source(image_folder))
+
+
+@pytest.mark.parametrize("name", ["../secret.png", "images/../../secret.png", "/abs/secret.png",
+                                  "..\\secret.png"])
+def test_image_names_cannot_leave_the_data_folder(tmp_path, save_image, name):
+    """Issue 11 item 8: a caption file naming ``../x`` or ``/x`` is refused, even when that
+    file exists, so a downloaded caption file cannot make seqkit read the rest of the disk."""
+    data = tmp_path / "data"
+    save_image(tmp_path / "secret.png")
+    save_image(data / "images" / "ok.png")
+    target = str(tmp_path / "secret.png") if name.startswith("/") else name
+    (data / "captions.csv").write_text(f"image,caption\nok.png,fine\n{target},a secret\n")
+    with pytest.raises(SeqkitError, match=r"captions.csv:3: image '.*secret.png' lies outside "
+                                          r"the data folder"):
+        read_folder(data)
+    (data / "captions.csv").write_text("image,caption\nimages/ok.png,fine\n")
+    assert read_folder(data)[None].names == ["images/ok.png"]  # a subfolder is inside
+
+
+def test_coco_file_at_the_top_does_not_look_above_the_folder(tmp_path, save_image):
+    """COCO images are looked up beside the annotations' folder's parent only when that parent
+    is still inside the data folder."""
+    data = tmp_path / "data"
+    save_image(tmp_path / "images" / "above.jpg")  # beside the data folder, not in it
+    (data).mkdir()
+    coco = {"images": [{"id": 1, "file_name": "above.jpg"}],
+            "annotations": [{"image_id": 1, "caption": "Above."}]}
+    (data / "captions.json").write_text(json.dumps(coco))
+    with pytest.raises(SeqkitError, match="image 'above.jpg' not found"):
+        read_folder(data)
+
+
+def test_an_overlong_csv_field_names_its_line(image_folder):
+    """Issue 11 item 10: a field over the csv module's 131,072-character limit (a huge caption,
+    or an unclosed quote that swallows the rest of the file) is a clear error, not _csv.Error."""
+    with (image_folder / "captions.csv").open("a") as handle:
+        handle.write("img1.png,\"" + "word " * 30000 + "\"\n")
+    with pytest.raises(SeqkitError, match=r"captions.csv:22: not a readable CSV row .*field "
+                                          r"larger than field limit.*unclosed quote"):
+        read_folder(image_folder)
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"images": [1], "annotations": 5}, r"'images' should be a list|images\[0\] should be"),
+    ({"images": [{"id": 1, "file_name": "a.png"}], "annotations": 5},
+     r"COCO captions but is malformed: 'annotations' should be a list, not 5"),
+    ({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1}]},
+     r"annotations\[0\] should be an object with a 'caption' \(str\)"),
+    ({"images": {"a": 1}}, r"Karpathy split file but is malformed: 'images' should be a list"),
+    ({"images": [{"filename": "a.png", "sentences": "x"}]},
+     r"images\[0\] should be an object with a 'sentences' \(list\)"),
+    ({"images": []}, "holds no captioned images"),
+])
+def test_malformed_coco_and_karpathy_files_are_clear_errors(tmp_path, save_image, meta,
+                                                            message):
+    """Issue 11 item 11: each is one SeqkitError naming the file and the bad part."""
+    save_image(tmp_path / "a.png")
+    (tmp_path / "captions.json").write_text(json.dumps(meta))
+    with pytest.raises(SeqkitError, match=message):
+        read_folder(tmp_path)
+
+
+def test_non_string_captions_in_json_lines_are_read_as_text(tmp_path, save_image):
+    save_image(tmp_path / "a.png")
+    (tmp_path / "c.jsonl").write_text('{"image": "a.png", "caption": 5}\n')
+    assert read_folder(tmp_path)[None].captions == [["5"]]
