@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from seqkit.cells import State
-from seqkit.encoder import Encoder, Memory
+from seqkit.encoder import Encoder, Memory, lengths_to_mask
 from seqkit.errors import SeqkitError
 from seqkit.heads import StepClassifier
 from seqkit_speech.config import SpeechConfig
 from seqkit_speech.frontend import FrontendCache, SpeechFrontend
+from seqkit_speech.recurrence import run_padded
 
 
 @dataclass
@@ -45,9 +46,14 @@ class SpeechModel(nn.Module):
         self.frame_seconds = frontend.logmel.hop * config.subsample / config.sample_rate
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None):
-        """Per-frame CTC logits of a padded batch, and the mask of its real frames."""
-        memory = self.encoder(wave, lengths)
-        return self.head(memory), memory.mask
+        """Per-frame CTC logits ``(B, S, C)`` of a padded batch ``wave (B, N)``, and the mask
+        ``(B, S)`` of its real frames. The encoder's RNN runs unpacked (``run_padded``): the
+        packed path costs the square of the length on CPU."""
+        features, frames = self.encoder.frontend(wave, lengths)
+        if self.encoder.rnn is not None:
+            features = run_padded(self.encoder.rnn.rnn, features, frames)
+        mask = lengths_to_mask(frames, *features.shape[:2], features.device)
+        return self.head(Memory(features, mask)), mask
 
     def stream(self, chunk: torch.Tensor, state: StreamState | None = None):
         """The logits ``(B, s, C)`` of the frames that ``chunk (B, n)`` completes (``s`` may
