@@ -80,6 +80,12 @@ def read_state(path: Path) -> dict:
     return state
 
 
+def has_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds resume state (``checkpoint`` or ``checkpoint.old``): a run that
+    failed or was killed before its first checkpoint has none, and is started over."""
+    return any((folder / n / STATE).is_file() for n in ("checkpoint", "checkpoint.old"))
+
+
 def load_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
                     device: torch.device) -> tuple[dict, Any]:
     """Restore a run's resume state from ``checkpoint`` (or ``checkpoint.old`` when a crash
@@ -87,8 +93,9 @@ def load_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
     found = [folder / n for n in ("checkpoint", "checkpoint.old")
              if (folder / n / STATE).is_file()]
     if not found:
-        raise SeqkitError(f"--resume: {folder} has no checkpoint to resume from (it stopped "
-                          "before its first one); train it afresh with another --out")
+        raise SeqkitError(f"--resume: {folder} has no checkpoint to resume from (it was "
+                          "deleted); its trained weights are kept as they are. Train further "
+                          "with another --out")
     failures = []
     for path in found:
         try:

@@ -9,10 +9,13 @@ from typing import Any
 import torch
 
 from seqkit import dist
+from seqkit.checkpoint import has_checkpoint
 from seqkit.config import to_dict, validate
 from seqkit.data import Source, parse_source
 from seqkit.errors import SeqkitError
-from seqkit.rundir import METRICS, load, read_config, save_run, write_config, write_json
+from seqkit.metrics_log import MetricsLog
+from seqkit.rundir import (METRICS, is_leftover, load, read_config, save_run, write_config,
+                           write_json)
 from seqkit.task import Task, TaskData
 from seqkit.train import evaluate, fit, seed_all
 
@@ -23,27 +26,32 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
 
     A fresh run refuses a folder that already holds a run (so nothing is overwritten); a
     resumed one checks that the folder holds a run of the same task, format and model
-    settings. ``source`` None means the built-in data for a new run, and the data the run
-    recorded for a resumed one. Returns the final metrics, which are also written to
+    settings; one that stopped before its first checkpoint (a failure or a kill in its first
+    minutes) is started over from step 0 instead, so no run folder is a dead end. ``source``
+    None means the built-in data for a new run, and the data the run recorded for a resumed
+    one. Returns the final metrics, which are also written to
     ``out/metrics.json``.
     """
     out = Path(out)
     config = validate(config)
+    restart = False
     if resume:
         recorded = _check_resumable(out, task, config).get("data")
         if source is None and recorded is not None:
             source = parse_source(recorded)
-            if not quiet and dist.is_main():
-                print(f"resuming on the run's own data: {source}")
-        assets = task.load_assets(out)
+            _say(quiet, f"resuming on the run's own data: {source}")
+        restart = _never_saved(out)
+        if restart:  # it failed or was killed before its first checkpoint: nothing to keep
+            _say(quiet, f"{out} stopped before its first checkpoint: starting it over from "
+                        "step 0 with its own settings")
     elif (out / "config.json").exists():
         raise SeqkitError(f"{out} already holds a run; continue it with --resume, or choose "
                           "another --out")
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(not is_leftover(p) for p in out.iterdir()):
         raise SeqkitError(f"{out} is a folder with files in it but not a seqkit run; nothing "
                           "was changed there. Choose a new or empty --out")
-    else:
-        assets = None
+    resume = resume and not restart
+    assets = task.load_assets(out) if resume else None
     source = source or Source("builtin")
     data: TaskData = task.prepare(config, source, assets)
     seed_all(config.train.seed)
@@ -53,6 +61,8 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
         if resume:  # records changed budgets such as --max-steps
             write_config(out, task, config, source.spec())
         else:
+            if restart:  # the log of the attempt that is started over
+                (out / "metrics.jsonl").unlink(missing_ok=True)
             save_run(out, task, config, model, data.assets, source.spec())
     summary = fit(task, config, data, model, out, resume=resume)
     dist.barrier()  # rank 0 has written the weights that every rank evaluates
@@ -62,6 +72,24 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
     if not quiet and dist.is_main():
         print(metrics_line(metrics))
     return metrics
+
+
+def _never_saved(out: Path) -> bool:
+    """Whether a run stopped before saving anything but its initial weights: no checkpoint,
+    no final metrics, no validation in its log. (A finished run whose checkpoint was deleted
+    to save space has trained weights: it is not started over.)"""
+    if has_checkpoint(out) or (out / METRICS).exists():
+        return False
+    try:
+        return not any(r.get("split") == "valid" for r in MetricsLog(out / "metrics.jsonl",
+                                                                     False).records())
+    except SeqkitError:  # a damaged log: leave the decision to the user
+        return False
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet and dist.is_main():
+        print(text)
 
 
 def _check_resumable(out: Path, task: Task, config: Any) -> dict:

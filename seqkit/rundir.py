@@ -46,6 +46,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def is_leftover(path: Path) -> bool:
+    """Whether ``path`` is what a killed seqkit left half-written: an ``atomic_write``
+    temporary or a ``checkpoint.new`` folder. Such files never make a folder a run, nor a
+    folder that is not one."""
+    return path.name == "checkpoint.new" or (path.name.startswith(".") and ".tmp-" in path.name)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))

@@ -180,8 +180,7 @@ class Trainer:
         with autocast(self.device, tc.bf16):
             loss, items, self.carry = self.task.loss(self.net, _to(batch, self.device), self.carry)
         if not torch.isfinite(loss):
-            raise SeqkitError(f"the loss became {loss.item()} at step {self.progress.step}; "
-                              "lower --train.lr or --train.clip (saved files are untouched)")
+            raise self.diverged(f"the loss became {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if tc.clip:
@@ -207,6 +206,7 @@ class Trainer:
         """
         if self.valid is None:
             return None
+        self.refuse_diverged()
         metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
         self.log.write(split="valid", step=self.progress.step, epoch=self.progress.epoch,
                        **metrics)
@@ -216,13 +216,28 @@ class Trainer:
         score = metrics[self.task.select] * (-1 if self.task.select_max else 1)  # lower: better
         if score < self.progress.best:
             self.progress.best, self.progress.best_loss = score, metrics["loss"]
+            self.refuse_diverged()
             if dist.is_main():
                 save_weights(self.model, self.out / WEIGHTS)
         return metrics["loss"]
 
+    def diverged(self, what: str) -> SeqkitError:
+        """The error that stops a diverged run (nothing is saved after it)."""
+        return SeqkitError(f"{what} at step {self.progress.step}: training diverged and stopped; "
+                           "the run's saved weights and resume state are those from before. "
+                           "Lower --train.lr (or set --train.clip) and train again; --resume "
+                           "continues from the last checkpoint")
+
+    def refuse_diverged(self) -> None:
+        """Raise ``diverged`` instead of saving weights that hold inf or NaN (a step that blew
+        up between two loss checks), so that no file on disk is replaced by them."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise self.diverged("the weights became inf or NaN")
+
     def checkpoint(self) -> None:
         """Save the resume state (rank 0 only)."""
         self.saved_at = time.perf_counter()
+        self.refuse_diverged()
         if dist.is_main():
             save_checkpoint(self.out, self.model, self.optimizer, self.schedule,
                             self.progress.to_dict(), self.carry)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import shutil
 
 import pytest
+import torch
 
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
@@ -98,3 +101,80 @@ def test_a_cli_resume_continues_with_the_runs_own_settings(tmp_path, capsys):
     assert main(["train", "--task", "lm", "--out", str(run), "--resume", "--hidden-size",
                  "19"]) == 2
     assert "hidden_size (17 -> 19)" in capsys.readouterr().err
+
+
+def _failing_loss(task, at_step):
+    """The task's loss, raising a SeqkitError (a bad example met while training) on call
+    ``at_step``."""
+    calls = []
+
+    def loss(model, batch, state):
+        calls.append(1)
+        if len(calls) == at_step:
+            raise SeqkitError("a bad example in the training data")
+        return task.loss(model, batch, state)
+
+    return dataclasses.replace(task, loss=loss)
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_is_started_over(tiny_lm, tmp_path,
+                                                                      capsys):
+    """Issue 11 item 4: neither a dead end for ``train`` nor for ``--resume``: the resume
+    starts it over, and ends with the weights of a run that never failed."""
+    from safetensors.torch import load_file
+
+    task, config = get_task("lm"), tiny_lm(max_steps=7, epochs=1, log_every=1)
+    clean = tmp_path / "clean"
+    train(task, config, Source("builtin"), clean, quiet=True)
+    run = tmp_path / "run"
+    with pytest.raises(SeqkitError, match="a bad example"):
+        train(_failing_loss(task, 4), config, Source("builtin"), run, quiet=True)
+    assert (run / "config.json").is_file() and not (run / "checkpoint").exists()
+    with pytest.raises(SeqkitError, match="continue it with --resume"):
+        train(task, config, Source("builtin"), run, quiet=True)
+    train(task, config, None, run, resume=True)
+    assert "stopped before its first checkpoint: starting it over" in capsys.readouterr().out
+    got, want = load_file(run / "model.safetensors"), load_file(clean / "model.safetensors")
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    steps = [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+    assert steps == sorted(steps)  # one attempt's log, not two
+
+
+def test_what_a_kill_leaves_half_written_does_not_block_a_new_run(tiny_lm, tmp_path):
+    """A SIGKILL inside the first write leaves only a temporary file: the folder is still a
+    fine --out (it holds no run and nothing of the user's)."""
+    folder = tmp_path / "run"
+    (folder / "checkpoint.new").mkdir(parents=True)
+    (folder / f".config.json.tmp-{4242}").write_text('{"ta')
+    train(get_task("lm"), tiny_lm(max_steps=3, epochs=1), Source("builtin"), folder, quiet=True)
+    assert (folder / "config.json").is_file()
+
+
+def _blowing_up_loss(task, at_step):
+    """The task's loss, whose gradient becomes NaN on call ``at_step`` (a step that blows up
+    between two loss checks: the weights turn NaN after it, the loss only one step later)."""
+    calls = []
+
+    def loss(model, batch, state):
+        calls.append(1)
+        if len(calls) == at_step:
+            next(model.parameters()).register_hook(lambda grad: torch.full_like(grad, math.nan))
+        return task.loss(model, batch, state)
+
+    return dataclasses.replace(task, loss=loss)
+
+
+def test_a_diverged_run_saves_nothing_after_it_blew_up(tiny_lm, tmp_path):
+    """Issue 11 item 4: the divergence message says the saved files are those from before,
+    and it is true: with a checkpoint after every step, none holds inf or NaN."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    config = tiny_lm(clip=0.0, eval_every=1, max_steps=9, epochs=1)
+    with pytest.raises(SeqkitError, match=r"inf or NaN at step 5: training diverged and "
+                                          r"stopped; the run's saved weights and resume state"):
+        train(_blowing_up_loss(get_task("lm"), 5), config, Source("builtin"), run, quiet=True)
+    for path in (run / "model.safetensors", run / "checkpoint" / "model.safetensors"):
+        assert all(torch.isfinite(t).all() for t in load_file(path).values()), path
+    state = torch.load(run / "checkpoint" / "state.pt", weights_only=True)
+    assert state["progress"]["step"] == 4  # the last good step
