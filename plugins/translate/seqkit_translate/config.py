@@ -33,7 +33,7 @@ class TranslateConfig:
     vocab_size: int = bounded(8000, ">= 8")  # most symbols of a bpe/unigram vocabulary (per side unless shared)
     shared_vocab: bool = False  # one vocabulary learnt from both sides (same tokenizer kind on both)
     share_embeddings: bool = True  # with a shared vocabulary: one embedding for source and target
-    tie_embeddings: bool = True  # the decoder's output layer reuses its input embedding
+    tie_embeddings: bool = False  # the decoder's output layer reuses its input embedding
     min_count: int = bounded(1, ">= 1")  # char/word symbols seen fewer times become <unk>
     lowercase: bool = False  # lowercase both sides before tokenising
     embed_size: int = bounded(128, ">= 1")  # embedding width (source and target)
