@@ -24,6 +24,7 @@ from torch import nn
 from seqkit.attention import ATTENTIONS, Attention
 from seqkit.cells import RNN, Cell, CellStack, last_layer, state_parts
 from seqkit.encoder import Memory
+from seqkit.linear_ce import linear_cross_entropy
 
 DecoderState = dict
 
@@ -109,12 +110,16 @@ class Decoder(nn.Module):
         return state
 
     def forward(self, tokens: torch.Tensor, state: DecoderState | None = None,
-                memory: Memory | None = None, return_attention: bool = False):
+                memory: Memory | None = None, return_attention: bool = False,
+                targets: torch.Tensor | None = None):
         """Decode ``tokens (B, T)`` (teacher forcing) from ``state`` (default: ``start``).
 
         An attending decoder needs ``memory``. Returns ``logits (B, T, V)`` and the new state,
         and with ``return_attention`` also the attention weights ``(B, T, S)`` (None without
-        attention).
+        attention). With ``targets (B, T)`` it returns instead the mean cross-entropy of the
+        logits against them (an fp32 scalar) and the new state, computed by the fused output
+        layer and loss of ``seqkit.linear_ce`` without forming the logits (what a language
+        model trains on).
         """
         if state is None:
             state = self.start(memory)
@@ -130,7 +135,11 @@ class Decoder(nn.Module):
                 outputs.append(out)
                 weights.append(alpha)
             outputs, weights = torch.stack(outputs, 1), torch.stack(weights, 1)
-        logits = self.output(self._project(self.drop(outputs)))
+        hidden = self._project(self.drop(outputs))  # (B, T, E or H)
+        if targets is not None:
+            return linear_cross_entropy(hidden.flatten(0, 1), self.output.weight,
+                                        self.output.bias, targets.flatten()), state
+        logits = self.output(hidden)
         return (logits, state, weights) if return_attention else (logits, state)
 
     def step(self, tokens: torch.Tensor, state: DecoderState | None,

@@ -10,8 +10,6 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 
-import torch.nn.functional as F
-
 from seqkit.config import bounded
 from seqkit.decoder import Decoder
 from seqkit.task import Batches, Task
@@ -30,10 +28,12 @@ def build_model(config: LMConfig, tokenizer: TextTokenizer) -> Decoder:
 
 
 def loss(model: Decoder, batch, state):
-    """Mean next-token cross-entropy of one chunk ``(inputs (B, t), targets (B, t))``."""
+    """Mean next-token cross-entropy of one chunk ``(inputs (B, t), targets (B, t))``.
+
+    The decoder computes it from its output layer directly (``Decoder(..., targets=)``, the
+    fused output layer and loss), never forming the ``(B, t, V)`` logits."""
     inputs, targets = batch
-    logits, state = model(inputs, state)  # (B, t, V)
-    value = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+    value, state = model(inputs, state, targets=targets)
     return value, targets.numel(), state
 
 
