@@ -13,12 +13,20 @@ folder: ``data_files``; every split of the others), to score a model on new data
 """
 from __future__ import annotations
 
+import os
 import random
 import re
+import socket
+import sys
+import threading
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
 
-from seqkit.errors import SeqkitError
+from seqkit.errors import SeqkitError, brief
 
 SPLITS = ("train", "valid", "test")
 _SPLIT_WORDS = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid",
@@ -117,14 +125,66 @@ def read_text(path: Path) -> str:
         raise SeqkitError(f"cannot read {path} as UTF-8 text: {err}") from err
 
 
-def hf_splits(source: Source) -> dict:
-    """Load a Hugging Face dataset; returns ``{"train"|"valid"|"test": datasets.Dataset}``."""
-    try:
-        import datasets
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub (``HF_ENDPOINT``) accepts a connection within ``timeout``
+    seconds. Behind a proxy it is assumed to (the proxy decides)."""
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    if url.scheme in urllib.request.getproxies():
+        return True
+    address = (url.hostname, url.port or {"http": 80}.get(url.scheme, 443))
+    answers: list[bool] = []
 
-        loaded = datasets.load_dataset(source.name, source.config)
-    except Exception as err:  # datasets raises many types: no network, unknown id, bad config
-        raise SeqkitError(f"cannot load {source}: {err}") from err
+    def connect() -> None:
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            answers.append(True)
+        except OSError:
+            answers.append(False)
+
+    probe = threading.Thread(target=connect, daemon=True)  # name lookups ignore the timeout
+    probe.start()
+    probe.join(timeout)
+    return bool(answers and answers[0])
+
+
+OFFLINE_HINT = ("the Hugging Face Hub cannot be reached from this machine, and it is not in "
+                "the local cache: connect to the network, or use local files")
+
+
+@contextmanager
+def hub_access() -> Iterator[bool]:
+    """Run Hugging Face loads inside this: where the Hub cannot be reached, ``huggingface_hub``
+    (and ``datasets``, if imported) work offline for the duration, so that cached files still
+    load and anything else fails at once, not after five retries over half a minute. Yields
+    whether it is offline."""
+    import huggingface_hub.constants as hub
+
+    offline = hub.HF_HUB_OFFLINE or not hub_reachable()
+    flags = [(hub, "HF_HUB_OFFLINE")]
+    if "datasets.config" in sys.modules:
+        flags += [(sys.modules["datasets.config"], n) for n in ("HF_HUB_OFFLINE",
+                                                                "HF_DATASETS_OFFLINE")]
+    saved = [getattr(module, name) for module, name in flags]
+    for module, name in flags:
+        setattr(module, name, offline)
+    try:
+        yield offline
+    finally:
+        for (module, name), value in zip(flags, saved):
+            setattr(module, name, value)
+
+
+def hf_splits(source: Source) -> dict:
+    """Load a Hugging Face dataset; returns ``{"train"|"valid"|"test": datasets.Dataset}``.
+    Offline, only a cached dataset loads; otherwise it fails at once (``hub_access``)."""
+    import datasets
+
+    with hub_access() as offline:
+        try:
+            loaded = datasets.load_dataset(source.name, source.config)
+        except Exception as err:  # datasets raises many types: no network, unknown id, bad config
+            why = f" ({OFFLINE_HINT})" if offline else ""
+            raise SeqkitError(f"cannot load {source}: {brief(err)}{why}") from err
     out = {}
     for name, split in loaded.items():
         key = _SPLIT_WORDS.get(name)

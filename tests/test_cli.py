@@ -257,3 +257,51 @@ def test_demo_of_a_task_name_ignores_a_folder_of_that_name(cli_run, tmp_path, mo
         demo.resolve("./lm")
     shutil.copytree(cli_run, tmp_path / "mine")
     assert demo.resolve("mine").path == Path("mine")  # not a task name: the folder
+
+
+def test_an_hf_dataset_without_a_network_fails_at_once_in_one_line(monkeypatch, capsys,
+                                                                   tmp_path):
+    """Issue 11 item 15: offline, ``--data hf:ID`` is one clear line within seconds, not five
+    "Retrying in 8s" lines over half a minute (the Hub is made unreachable for the test, so it
+    means the same on a machine with a network)."""
+    import time
+
+    monkeypatch.setattr("seqkit.data.hub_reachable", lambda timeout=3.0: False)
+    started = time.perf_counter()
+    assert main(["train", "--task", "lm", "--data", "hf:someone/nonexistent-set", "--out",
+                 str(tmp_path / "run")]) == 2
+    seconds = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert err.startswith("seqkit: error: cannot load hf:someone/nonexistent-set") and \
+        "the Hugging Face Hub cannot be reached" in err, err
+    assert len(err.splitlines()) == 1 and "Retry" not in err, err
+    assert seconds < 15, seconds  # loading ``datasets`` itself takes a few of them
+
+
+def test_hub_reachable_probes_with_a_time_limit(monkeypatch):
+    import socket
+
+    from seqkit.data import hub_reachable
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        assert hub_reachable(timeout=2)
+    assert not hub_reachable(timeout=2)  # closed now
+
+
+def test_an_hf_backbone_without_a_network_fails_at_once(monkeypatch):
+    """The same for a Hugging Face vision backbone (``--backbone hf:ID``)."""
+    import time
+
+    from seqkit.errors import SeqkitError
+    from seqkit.vision import hf_backbone
+
+    monkeypatch.setattr("seqkit.data.hub_reachable", lambda timeout=3.0: False)
+    started = time.perf_counter()
+    with pytest.raises(SeqkitError, match=r"cannot load the Hugging Face vision model of "
+                                          r"'hf:someone/no-model'.*cannot be reached"):
+        hf_backbone("hf:someone/no-model")
+    assert time.perf_counter() - started < 15

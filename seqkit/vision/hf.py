@@ -8,11 +8,13 @@ transformers is imported only inside the functions that need it.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from seqkit.data import OFFLINE_HINT, hub_access
 from seqkit.errors import SeqkitError
 from seqkit.vision.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone
 
@@ -53,13 +55,24 @@ class HFGrid(nn.Module):
         return hidden.transpose(1, 2).reshape(hidden.size(0), hidden.size(2), *grid)
 
 
-def _refusal(what: str, backbone: str, err: Exception) -> SeqkitError:
-    """A clear error for a failed load; transformers' advice to trust remote code is replaced."""
-    if "trust_remote_code" in str(err):
-        return SeqkitError(f"cannot load the Hugging Face {what} of '{backbone}': it needs Python "
-                           "code shipped with the model (auto_map), and seqkit never runs such "
-                           "code; use a model whose type transformers provides")
-    return SeqkitError(f"cannot load the Hugging Face {what} of '{backbone}': {err}")
+@contextmanager
+def _loading(what: str, backbone: str):
+    """Around a ``from_pretrained``: a hub id loads offline where the Hub cannot be reached
+    (``seqkit.data.hub_access``: cached files load, the rest fails at once), and a failure is
+    a clear ``SeqkitError``; transformers' advice to trust remote code is replaced."""
+    with hub_access() if str(backbone).startswith("hf:") else nullcontext(False) as offline:
+        try:
+            yield
+        except (OSError, ValueError, KeyError) as err:
+            if "trust_remote_code" in str(err):
+                raise SeqkitError(f"cannot load the Hugging Face {what} of '{backbone}': it "
+                                  "needs Python code shipped with the model (auto_map), and "
+                                  "seqkit never runs such code; use a model whose type "
+                                  "transformers provides") from err
+            why = f" ({OFFLINE_HINT})" if offline else ""
+            raise SeqkitError(f"cannot load the Hugging Face {what} of '{backbone}': "
+                              f"{str(err).strip().splitlines()[0] if str(err).strip() else err!r}"
+                              f"{why}") from err
 
 
 def hf_config(backbone: str):
@@ -67,10 +80,8 @@ def hf_config(backbone: str):
     kept with a run), without running any code the folder ships."""
     from transformers import AutoConfig
 
-    try:
+    with _loading("model config", backbone):
         return AutoConfig.from_pretrained(hf_location(str(backbone)), **NO_REMOTE_CODE)
-    except (OSError, ValueError, KeyError) as err:
-        raise _refusal("model config", backbone, err) from err
 
 
 def _statistics(where: str) -> tuple[tuple, tuple]:
@@ -78,7 +89,8 @@ def _statistics(where: str) -> tuple[tuple, tuple]:
     from transformers import AutoImageProcessor
 
     try:
-        processor = AutoImageProcessor.from_pretrained(where, **NO_REMOTE_CODE)
+        with hub_access() if not Path(where).is_dir() else nullcontext():
+            processor = AutoImageProcessor.from_pretrained(where, **NO_REMOTE_CODE)
     except (OSError, ValueError, KeyError):
         return IMAGENET_MEAN, IMAGENET_STD  # no preprocessor_config.json
     mean = tuple(getattr(processor, "image_mean", None) or IMAGENET_MEAN)
@@ -93,14 +105,12 @@ def hf_backbone(backbone: str, config=None, load_weights: bool = True) -> Backbo
     from transformers import AutoModel
 
     where = hf_location(backbone)
-    try:
+    with _loading("vision model", backbone):
         if load_weights:
             model = AutoModel.from_pretrained(where, dtype=torch.float32, **NO_REMOTE_CODE)
         else:
             model = AutoModel.from_config(config if config is not None else hf_config(backbone),
                                           **NO_REMOTE_CODE)
-    except (OSError, ValueError, KeyError) as err:
-        raise _refusal("vision model", backbone, err) from err
     mean, std = _statistics(where) if load_weights else (IMAGENET_MEAN, IMAGENET_STD)
     model = model.float()
     return Backbone([("model", HFGrid(model))], list(model.named_children()), mean, std,
