@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, emit, log, machine_info, matmul_peak  # noqa: E402
 
 from seqkit.data import Source  # noqa: E402
+from seqkit.threads import set_threads  # noqa: E402
 from seqkit.train import Trainer, evaluate  # noqa: E402
 from seqkit_lm.config import LMConfig  # noqa: E402
 from seqkit_lm.task import lm_task  # noqa: E402
@@ -144,7 +145,7 @@ def main() -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile seqkit's model (default: LMConfig's default)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both sides (default: LMConfig's, else torch's)")
+                        help="torch threads for both sides (default: LMConfig's; 0: as fit() chooses)")
     parser.add_argument("--block", type=int, default=25,
                         help="alternate the two sides every N steps, so that load from other "
                              "processes slows both alike")
@@ -156,9 +157,7 @@ def main() -> None:
     args.bf16 = defaults.bf16 if args.bf16 is None else args.bf16
     args.compile = defaults.compile if args.compile is None else args.compile
     args.threads = defaults.threads if args.threads is None else args.threads
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
+    threads = set_threads(args.threads)  # 0: fit()'s choice for this machine (seqkit.threads)
 
     log("measuring the matmul peak")
     peak32 = matmul_peak(torch.float32, args.matmul_size)

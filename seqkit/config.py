@@ -211,7 +211,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (pays off on long runs only)
     seed: int = bounded(1234, ">= 0")  # seeds torch and Python's random
     device: str = "auto"  # auto, cpu, cuda or cuda:N
-    threads: int = bounded(0, ">= 0")  # torch intra-op threads on CPU (0: torch's default)
+    threads: int = bounded(0, ">= 0")  # CPU intra-op threads (0: by seqkit.threads)
 
     def check(self) -> None:
         """The device must be a name torch knows (or auto)."""

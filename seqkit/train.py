@@ -31,6 +31,7 @@ from seqkit.metrics_log import MetricsLog, plot_curve
 from seqkit.optim import Schedule, build_optimizer
 from seqkit.rundir import WEIGHTS, save_weights
 from seqkit.task import Batches, Loss, Task, TaskData
+from seqkit.threads import set_threads
 
 
 @dataclass
@@ -315,8 +316,7 @@ def fit(task: Task, config: Any, data: TaskData, model: nn.Module, out: Path,
     """
     tc = config.train
     seed_all(tc.seed)
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
+    set_threads(tc.threads)  # 0: seqkit.threads' rule (1 on a 2-core machine)
     trainer = Trainer(task, config, data, model, out)
     if resume:
         trainer.resume()
