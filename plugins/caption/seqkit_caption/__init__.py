@@ -1,7 +1,8 @@
 """seqkit-caption: image captioning with a CNN grid encoder and an attending RNN decoder.
 
 Train with ``seqkit train --task caption --out runs/caption`` (built-in scenes) or
-``--data FOLDER``; use a trained run from Python::
+``--data FOLDER`` (real images: a pretrained EfficientNet-Lite0 encoder, frozen, its features
+cached; see ``seqkit_caption.pretrained``); use a trained run from Python::
 
     import seqkit
     from seqkit_caption import caption_image
@@ -14,9 +15,11 @@ from seqkit_caption.images import open_image, overlay_attention
 from seqkit_caption.inference import Caption, PredictOptions, caption_image, caption_images
 from seqkit_caption.metrics import bleu, cider_d, exact_match
 from seqkit_caption.model import CaptionModel
+from seqkit_caption.pretrained import PHOTO_ENCODER, photo_settings
 from seqkit_caption.scenes import example_scenes
 from seqkit_caption.task import task
 
 __all__ = ["Caption", "CaptionAssets", "CaptionConfig", "CaptionModel", "PredictOptions",
-           "SceneConfig", "bleu", "caption_image", "caption_images", "cider_d", "example_scenes",
-           "exact_match", "open_image", "overlay_attention", "task"]
+           "PHOTO_ENCODER", "SceneConfig", "bleu", "caption_image", "caption_images", "cider_d",
+           "example_scenes", "exact_match", "open_image", "overlay_attention", "photo_settings",
+           "task"]

@@ -26,6 +26,7 @@ from seqkit.tokenizers import TextTokenizer
 from seqkit.vision import hf_config, is_hf
 from seqkit_caption.config import CaptionConfig
 from seqkit_caption.images import ImageLoader
+from seqkit_caption.pretrained import use_photo_encoder
 from seqkit_caption.scenes import make_scenes, scene_refs
 from seqkit_caption.sources import CaptionSet, read_source
 
@@ -164,7 +165,11 @@ def make_batches(split: str, data: CaptionSet, config: CaptionConfig, assets: Ca
 
 
 def prepare(config: CaptionConfig, source: Source, assets: CaptionAssets | None) -> TaskData:
-    """Read the data, learn the assets from its training split (unless given), batch it."""
+    """Read the data, learn the assets from its training split (unless given), batch it.
+    A new run on real images takes the photo encoder's settings into ``config`` (see
+    ``seqkit_caption.pretrained``)."""
+    if assets is None:  # a new run: on real images, the pretrained photo encoder
+        use_photo_encoder(config, source)
     splits = read_splits(config, source)
     train = splits.get("train")
     if assets is None:

