@@ -5,6 +5,8 @@ character-level text is read as it is, newlines included.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from seqkit.batching import StreamBatches
@@ -78,15 +80,55 @@ def _grammar_texts(level: Level, whole: bool = False) -> tuple[dict[str, str], d
     return texts, meta
 
 
+PIECE = 1 << 16  # characters tokenised at a time: bounds the tokenizer's memory on huge files
+LINE_ENDS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines cuts at
+
+
+def pieces(text: str, level: Level, size: int = PIECE) -> Iterator[str]:
+    """``text`` in consecutive pieces of at most about ``size`` characters, so that a huge file
+    (even one single line) is tokenised in bounded memory: cut after a line end where the piece
+    has one, else at a space for words (never inside a word), anywhere for characters."""
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            cut = max(text.rfind(c, start, end) for c in "\n\r") + 1
+            if cut <= start and level == "word":
+                cut = max(text.rfind(c, start, end) for c in " \t") + 1
+            end = cut if cut > start else end
+            end += text[end - 1: end + 1] == "\r\n"  # keep a CRLF line end whole
+        yield text[start:end]
+        start = end
+
+
+def training_texts(text: str, level: Level) -> Iterator[str]:
+    """What a tokenizer learns its vocabulary from: every line of ``text`` for words (line
+    ends are word breaks), pieces of it for characters; both in bounded memory."""
+    for piece in pieces(text, level):
+        yield from (piece.splitlines() if level == "word" else (piece,))
+
+
 def encode(text: str, tokenizer: TextTokenizer, level: Level) -> torch.Tensor:
-    """One id stream ``(N,)``: words with ``<eos>`` after every line, or every character."""
-    if level == "char":
-        return torch.tensor(tokenizer.encode(text), dtype=torch.long)
-    ids: list[int] = []
-    for line in tokenizer.encode_batch(text.splitlines()):
-        ids.extend(line)
-        ids.append(tokenizer.eos_id)
-    return torch.tensor(ids, dtype=torch.long)
+    """One id stream ``(N,)``: words with ``<eos>`` after every line, or every character.
+
+    The text is tokenised a piece at a time, so memory stays proportional to the text (a 50 MB
+    single-line file included), not to the tokenizer's per-token bookkeeping."""
+    parts = []
+    chunks = list(pieces(text, level))
+    for number, piece in enumerate(chunks):
+        if level == "char":
+            parts.append(torch.tensor(tokenizer.encode(piece), dtype=torch.long))
+            continue
+        lines = piece.splitlines(keepends=True)
+        ids: list[int] = []
+        for index, (line, line_ids) in enumerate(zip(lines, tokenizer.encode_batch(
+                [line.rstrip(LINE_ENDS) for line in lines]))):
+            ids.extend(line_ids)
+            last = number == len(chunks) - 1 and index == len(lines) - 1
+            if line[-1:] in LINE_ENDS or last:  # a line ends here (or the text does)
+                ids.append(tokenizer.eos_id)
+        parts.append(torch.tensor(ids, dtype=torch.long))
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
 def prepare(config: LMConfig, source: Source, tokenizer: TextTokenizer | None,
@@ -99,8 +141,8 @@ def prepare(config: LMConfig, source: Source, tokenizer: TextTokenizer | None,
     if tokenizer is None:
         if "train" not in texts:
             raise SeqkitError(f"{source} has no train split to learn a vocabulary from")
-        lines = texts["train"].splitlines(keepends=level == "char")
-        tokenizer = TextTokenizer.train(lines, level, max_vocab=config.max_vocab)
+        tokenizer = TextTokenizer.train(training_texts(texts["train"], level), level,
+                                        max_vocab=config.max_vocab)
     splits = {}
     for name, text in texts.items():
         ids = encode(text, tokenizer, level)

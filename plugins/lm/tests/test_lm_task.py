@@ -104,3 +104,36 @@ def test_split_whole_of_the_builtin_data_is_every_split(tiny_run):
     assert parts["valid_floor_ppl"] != whole["floor_ppl"] > 1.0  # its own floor, over all of it
     with pytest.raises(SeqkitError, match="vocabulary"):
         get_task("lm").prepare(tiny("lm"), Source("builtin", whole=True), None)
+
+
+PEAK_SCRIPT = """
+import random, resource, sys, torch
+torch.set_num_threads(1)
+from seqkit.tokenizers import TextTokenizer
+from seqkit_lm.data import encode, training_texts
+level, size = sys.argv[1], int(sys.argv[2])
+rng = random.Random(0)
+words = ["w%d" % i for i in range(3000)]
+text = " ".join(rng.choice(words) for _ in range(size // 5))  # one single line
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tokenizer = TextTokenizer.train(training_texts(text, level), level)
+ids = encode(text, tokenizer, level)
+extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(len(text), ids.numel(), extra * 1024)
+"""
+
+
+@pytest.mark.parametrize("level", ["word", "char"])
+def test_a_huge_single_line_is_tokenised_in_bounded_memory(level):
+    """Issue 11 item 17: a single-line text is tokenised a piece at a time. Whole, one 2 MB line
+    took 350 (words) to 700 (characters) MB beyond the text; a 50 MB one, 7 GB. Run in a fresh
+    process so that its peak is its own."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, level, str(2_000_000)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    chars, tokens, extra = map(int, done.stdout.split())
+    assert tokens == (chars if level == "char" else 2_000_000 // 5 + 1)  # the words, one <eos>
+    assert extra < 40 * chars, f"{extra / 2**20:.0f} MB beyond the text for {chars} characters"
