@@ -72,12 +72,26 @@ class Encoder(nn.Module):
         self.summary_size = (state_parts(cell) * num_layers * self.output_size if self.rnn
                              else frontend_size)
 
-    def forward(self, inputs, lengths: torch.Tensor | None = None) -> Memory:
-        """Encode a batch; ``lengths (B,)`` marks padding for variable-length inputs."""
+    def forward(self, inputs, lengths: torch.Tensor | None = None,
+                state: State | None = None) -> Memory:
+        """Encode a batch; ``lengths (B,)`` marks padding for variable-length inputs.
+
+        ``state`` (batch-first, as ``Memory.state``) starts the RNN where the previous chunk
+        of the same streams left it: encoding a long input chunk by chunk, passing each
+        chunk's ``memory.state`` on (detached, for truncated BPTT), gives the same features
+        as encoding it whole, for a unidirectional RNN. None starts from zeros."""
         features, lengths = self.frontend(inputs, lengths)
+        return self.recur(features, lengths, state)
+
+    def recur(self, features: torch.Tensor, lengths: torch.Tensor | None = None,
+              state: State | None = None) -> Memory:
+        """The RNN stage alone, over front-end features ``(B, S, F)`` a caller computed
+        itself (cached, say): ``forward`` without the front-end."""
         batch, steps = features.shape[:2]
-        state = None
+        if state is not None and self.rnn is None:
+            raise ValueError("this encoder has no RNN (hidden_size=0): it has no state to "
+                             "carry; pass state=None")
         if self.rnn is not None:
-            features, state = self.rnn(features, lengths=lengths)
+            features, state = self.rnn(features, state, lengths)
         mask = lengths_to_mask(lengths, batch, steps, features.device)
         return Memory(features, mask, state)

@@ -2,8 +2,9 @@
 
 - ``ImageGrid``: images ``(B, C, H, W)`` -> a grid of feature vectors ``(B, S, F)`` (captioning:
   the decoder attends over the grid cells);
-- ``FrameFrontend``: clips ``(B, T, C, H, W)`` with lengths ``(B,)`` -> one pooled vector per
-  frame ``(B, T, F)`` (video tagging: an RNN runs over the frames).
+- ``FrameFrontend``: clips ``(B, T, C, H, W)`` with lengths ``(B,)`` -> one vector per frame
+  ``(B, T, F)`` (video tagging: an RNN runs over the frames), pooled over the grid or, with
+  ``keep_position``, projected from the whole grid so that it still says where things are.
 
 Both normalise pixels with the backbone's statistics, and keep frozen stages frozen: no gradient,
 and in eval mode so that their batch-norm statistics never move.
@@ -120,6 +121,12 @@ class FrameFrontend(BackboneBody):
     """Clips ``(B, T, C, H, W)`` (uint8, or floats in 0..1) with lengths ``(B,)`` -> per-frame
     features ``(B, T, F)``: the body's grid averaged over space, optionally projected.
 
+    ``keep_position``: instead of averaging, the whole ``(C, h, w)`` grid goes through one
+    ``Linear(C * h * w, F) + ReLU`` (a learnt weight per cell and channel), so that the
+    vector depends on *where* things are in the frame, which averaging would lose (a shape
+    at the left edge and one at the right give the same mean). Needs ``feature_size`` > 0
+    and frames of ``frame_size``, the size the grid was measured at.
+
     Only the real frames (``t < lengths[b]``) go through the CNN, so padding never enters the
     batch-norm statistics nor costs time; padding frames come out as zeros. ``chunk`` > 0 runs
     at most that many frames through the CNN at once (bounded memory on long clips).
@@ -127,19 +134,34 @@ class FrameFrontend(BackboneBody):
 
     def __init__(self, backbone: Backbone, frame_size: int | tuple[int, int],
                  feature_size: int = 0, cut_after: str = "", finetune_from: str = "",
-                 chunk: int = 0):
+                 chunk: int = 0, keep_position: bool = False):
         super().__init__(backbone, cut_after, finetune_from)
-        channels = self.probe(*_size(frame_size))[1]
-        self.project = _projection(channels, feature_size)
+        _, channels, *grid = self.probe(*_size(frame_size))
+        if keep_position and not feature_size:
+            raise SeqkitError("keep_position projects the whole grid to feature_size values: "
+                              "give feature_size > 0")
+        self.grid = (grid[0], grid[1]) if keep_position else None  # (h, w) the weights expect
+        self.project = _projection(channels * grid[0] * grid[1] if keep_position else channels,
+                                   feature_size)
         self.output_size = feature_size or channels
         self.chunk = chunk
 
+    def pool(self, grid: torch.Tensor) -> torch.Tensor:
+        """The body's output ``(N, C, h, w)`` -> ``(N, F)``: averaged over space and
+        projected, or with ``keep_position`` the whole grid projected."""
+        if self.grid is None:
+            return self.project(grid.mean(dim=(2, 3)))
+        if tuple(grid.shape[2:]) != self.grid:
+            raise SeqkitError(f"frames give a {tuple(grid.shape[2:])} grid, but this "
+                              f"position-keeping front-end was built for {self.grid}: resize "
+                              "the frames to the frame size it was built for")
+        return self.project(grid.flatten(1))
+
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W)`` frames -> ``(N, F)`` pooled features (what a cache would keep)."""
+        """``(N, C, H, W)`` frames -> ``(N, F)`` features, ``chunk`` frames at a time."""
         pixels = self.pixels(frames)
         pieces = pixels.split(self.chunk) if self.chunk > 0 else (pixels,)
-        pooled = torch.cat([self.body(piece).mean(dim=(2, 3)) for piece in pieces])
-        return self.project(pooled)
+        return torch.cat([self.pool(self.body(piece)) for piece in pieces])
 
     def forward(self, clips: torch.Tensor, lengths: torch.Tensor | None = None):
         """``(B, T, C, H, W)``, ``(B,)`` or None (all real) -> ``(features (B, T, F), lengths)``."""
@@ -158,8 +180,9 @@ class FrameFrontend(BackboneBody):
 
 def frame_frontend(backbone: str = "small_cnn", frame_size: int | tuple[int, int] = 64,
                    pretrained: bool = False, feature_size: int = 0, cut_after: str = "",
-                   finetune_from: str = "", chunk: int = 0) -> FrameFrontend:
+                   finetune_from: str = "", chunk: int = 0,
+                   keep_position: bool = False) -> FrameFrontend:
     """A ``FrameFrontend`` over the backbone ``backbone`` names (see ``load_backbone``);
     ``finetune_from="none"`` freezes the whole backbone."""
     return FrameFrontend(load_backbone(backbone, pretrained), frame_size, feature_size,
-                         cut_after, finetune_from, chunk)
+                         cut_after, finetune_from, chunk, keep_position)
