@@ -16,6 +16,7 @@ with ``--compile``).
 
     python benchmarks/lm_throughput.py                  # one epoch each (1,327 steps)
     python benchmarks/lm_throughput.py --max-steps 200  # a quick check
+    python benchmarks/lm_throughput.py --examples       # and pytorch/examples' loop, 3rd side
 
 Prints progress to stderr and one JSON object on the last line of stdout.
 """
@@ -122,6 +123,40 @@ class ReferenceLoop:
         return loss.item()
 
 
+class ExamplesLoop:
+    """pytorch/examples ``word_language_model/main.py`` at its defaults, re-implemented here
+    (the script is not installed on this machine): a sequence-first 2 x 200 LSTM over a
+    200-wide embedding, dropout 0.2 on the embedding and on the LSTM output, log-softmax and
+    NLL loss, gradients clipped at 0.25 and a hand-written SGD step at lr 20; encoder and
+    decoder weights uniform(-0.1, 0.1). It runs at torch's default thread count, as that
+    script does."""
+
+    def __init__(self, vocab: int, threads: int):
+        self.threads, self.hidden = threads, None
+        self.embed, self.drop = nn.Embedding(vocab, 200), nn.Dropout(0.2)
+        self.lstm, self.output = nn.LSTM(200, 200, 2, dropout=0.2), nn.Linear(200, vocab)
+        self.model = nn.ModuleList([self.embed, self.lstm, self.output])
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)
+        nn.init.uniform_(self.output.weight, -0.1, 0.1)
+        nn.init.zeros_(self.output.bias)
+        self.model.train()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One step on batch-first ``x, y (B, T)``, read sequence-first as the script does."""
+        x, y = x.t().contiguous(), y.t().contiguous()  # (T, B)
+        if self.hidden is not None:
+            self.hidden = tuple(h.detach() for h in self.hidden)
+        outputs, self.hidden = self.lstm(self.drop(self.embed(x)), self.hidden)
+        logits = self.output(self.drop(outputs)).view(-1, self.output.out_features)
+        loss = F.nll_loss(F.log_softmax(logits, dim=1), y.view(-1))
+        self.model.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), 0.25)
+        for p in self.model.parameters():
+            p.data.add_(p.grad, alpha=-20.0)
+        return loss.item()
+
+
 @torch.no_grad()
 def reference_ppl(model: ReferenceLM, ids: torch.Tensor, batch: int, bptt: int) -> float:
     """Validation perplexity in fp32, carrying the state across chunks."""
@@ -145,11 +180,16 @@ def main() -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile seqkit's model (default: LMConfig's default)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both sides (default: LMConfig's; 0: as fit() chooses)")
+                        help="torch threads for both sides (default: LMConfig's; 0: fit()'s choice)")
     parser.add_argument("--block", type=int, default=25,
                         help="alternate the two sides every N steps, so that load from other "
                              "processes slows both alike")
     parser.add_argument("--skip-reference", action="store_true", help="time seqkit only")
+    parser.add_argument("--examples", action="store_true",
+                        help="also time pytorch/examples word_language_model's loop at its "
+                             "defaults (re-implemented; torch's default thread count)")
+    parser.add_argument("--examples-threads", type=int, default=0,
+                        help="threads for the examples loop (0: torch's default, as it runs)")
     parser.add_argument("--matmul-size", type=int, default=2048, help="square matmul size")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -157,6 +197,7 @@ def main() -> None:
     args.bf16 = defaults.bf16 if args.bf16 is None else args.bf16
     args.compile = defaults.compile if args.compile is None else args.compile
     args.threads = defaults.threads if args.threads is None else args.threads
+    torch_default_threads = torch.get_num_threads()
     threads = set_threads(args.threads)  # 0: fit()'s choice for this machine (seqkit.threads)
 
     log("measuring the matmul peak")
@@ -183,7 +224,12 @@ def main() -> None:
     ours = train.epoch(0)
     theirs = chunks(_stream(train), 20, 35)
     loop = None if args.skip_reference else ReferenceLoop(reference, 1.0, 5.0)
-    seconds = ref_seconds = 0.0
+    examples = None
+    if args.examples:
+        examples = ExamplesLoop(tokenizer.vocab_size,
+                                args.examples_threads or torch_default_threads)
+    their_chunks = chunks(_stream(train), 20, 35)
+    seconds = ref_seconds = ex_seconds = 0.0
     tokens = 0
     for first in range(0, steps, args.block):
         block = [next(ours) for _ in range(min(args.block, steps - first))]
@@ -198,12 +244,21 @@ def main() -> None:
             for _ in block:
                 ref_loss = loop.step(*next(theirs))
             ref_seconds += (time.perf_counter() - started) * timed
+        if examples is not None:
+            torch.set_num_threads(examples.threads)
+            started = time.perf_counter()
+            for _ in block:
+                ex_loss = examples.step(*next(their_chunks))
+            ex_seconds += (time.perf_counter() - started) * timed
+            torch.set_num_threads(threads)
         if not timed:
             continue
         done = first + len(block)
         log(f"step {done}/{steps}: seqkit loss {loss:.3f} {tokens / seconds:.0f} tok/s"
             + ("" if loop is None else
-               f"; reference loss {ref_loss:.3f} {tokens / ref_seconds:.0f} tok/s"))
+               f"; reference loss {ref_loss:.3f} {tokens / ref_seconds:.0f} tok/s")
+            + ("" if examples is None else
+               f"; examples loss {ex_loss:.3f} {tokens / ex_seconds:.0f} tok/s"))
     out.cleanup()
     rate = tokens / seconds
     valid = evaluate(lm_task, model, data.splits["valid"], config, tokenizer)
@@ -216,6 +271,10 @@ def main() -> None:
         log(f"reference: {ref_rate:.0f} tok/s, valid ppl {ref_ppl:.2f}")
         result.update(reference_tokens_per_s=round(ref_rate, 1),
                       speedup=round(rate / ref_rate, 3))
+    if examples is not None:
+        result.update(examples_tokens_per_s=round(tokens / ex_seconds, 1),
+                      examples_threads=examples.threads,
+                      speedup_over_examples=round(ex_seconds / seconds, 3))
     # Other work on the machine can only lower a measured peak: keep the best of two looks.
     peak32 = max(peak32, matmul_peak(torch.float32, args.matmul_size))
     peak16 = max(peak16, matmul_peak(torch.bfloat16, args.matmul_size))
