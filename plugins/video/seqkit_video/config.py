@@ -47,6 +47,9 @@ class VideoConfig:
     # (truncated BPTT: memory stays flat as clips grow); needs bidirectional=False
     stream: bool = False
     dropout: float = 0.1  # on the frame features and before the head
+    # fraction of training clips shown with their colour channels shuffled (0: none): tags
+    # should not depend on colour (the built-in test clips show colours training did not)
+    colour_shuffle: float = 0.5
     multilabel: bool = False  # a sigmoid per tag (several tags a frame) instead of a softmax
     background: str = "empty"  # tag of frames outside every annotated segment
     smoothing: float = 0.0  # Viterbi switch penalty at inference, in nats (0: none)

@@ -89,7 +89,7 @@ def test_truncated_bptt_equals_whole_clip_bptt_when_the_chunk_covers_the_clip(ti
     assert batch["reset"].all()
     torch.manual_seed(0)
     model = build_tagger(config, len(data.assets.tags))
-    collate = Collate(config, data.assets, 0)
+    collate = Collate(config, data.assets, 0, augment=True)  # as the train split
     whole = collate([chunks.examples[i] for i in batch["index"].tolist()])
     assert torch.equal(whole["frames"], batch["frames"])
     for a, b in zip(_grads(model, batch), _grads(model, whole)):
@@ -142,9 +142,11 @@ def test_frozen_backbone_features_are_cached(tiny_config):
     assert len(calls) == 3  # one call per clip, then cached
     again, _ = model(batch["frames"], batch["lengths"], keys=batch["keys"])
     assert len(calls) == 3 and torch.allclose(first, again)
-    frozen = [p for n, p in model.named_parameters() if not p.requires_grad]
-    assert frozen and all("where" not in n for n, p in model.named_parameters()
-                          if not p.requires_grad)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen and all(".body." in n for n in frozen)
+    # the position-keeping projection over the whole grid learns on top of the frozen body
+    assert not frozen & {n for n, _ in model.named_parameters() if ".project." in n}
+    assert model.encoder.frontend.frames.grid == (3, 3)  # 24x24 frames, three stride-2 stages
 
 
 def test_streamed_chunks_of_builtin_clips_join_into_the_whole_clips(tiny_config):
@@ -158,6 +160,30 @@ def test_streamed_chunks_of_builtin_clips_join_into_the_whole_clips(tiny_config)
                 assert bool(batch["reset"][lane]) == (number not in rows)
                 rows.setdefault(number, []).append(batch["frames"][lane, :count])
     assert sorted(rows) == list(range(len(chunks.examples)))
-    collate = Collate(config, data.assets, 0)
+    collate = Collate(config, data.assets, 0, augment=True)  # as the train split
     for number, pieces in rows.items():
         assert torch.equal(torch.cat(pieces), collate([chunks.examples[number]])["frames"][0])
+
+
+def test_training_clips_show_shuffled_colours_the_same_way_every_epoch(tiny_config):
+    config = tiny_config(colour_shuffle=0.5)
+    data = task.prepare(config, Source("builtin"), None)
+    train, valid = data.split("train"), data.split("valid")
+    items = train.examples[:13]
+    plain = Collate(config, data.assets, 0)(items)
+    shown = Collate(config, data.assets, 0, augment=True)(items)
+    assert torch.equal(shown["targets"], plain["targets"])  # the tags do not change
+    changed = [not torch.equal(a, b) for a, b in zip(shown["frames"], plain["frames"])]
+    assert 2 <= sum(changed) <= 11, changed  # about half the clips, not all, not none
+    for row in range(13):  # the same pixels, their channels in another order
+        assert torch.equal(shown["frames"][row].sort(1).values,
+                           plain["frames"][row].sort(1).values)
+    again = Collate(config, data.assets, 0, augment=True)(items)
+    assert torch.equal(again["frames"], shown["frames"])  # a resumed run sees the same
+    # the cached rendering is never changed by the shuffle, and only training is shuffled
+    assert torch.equal(Collate(config, data.assets, 0)(items)["frames"], plain["frames"])
+    first = next(iter(valid.epoch(0)))
+    assert torch.equal(first["frames"], Collate(config, data.assets, 0)(
+        [valid.examples[i] for i in first["index"].tolist()])["frames"])
+    off = Collate(dataclasses.replace(config, colour_shuffle=0.0), data.assets, 0, augment=True)
+    assert torch.equal(off(items)["frames"], plain["frames"])
