@@ -62,5 +62,5 @@ class VideoConfig:
     test_fraction: float = 0.1  # clips held out for testing when the data has no such split
     clips: ClipConfig = field(default_factory=ClipConfig)  # the built-in data
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        batch_size=8, optimizer="adam", lr=3e-3, clip=5.0, schedule="cosine", warmup_steps=30,
+        batch_size=8, optimizer="adam", lr=6e-3, clip=5.0, schedule="cosine", warmup_steps=30,
         epochs=8, log_every=25, bptt=64))  # see seqkit.TrainConfig
