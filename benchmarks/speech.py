@@ -3,11 +3,14 @@ out, connected digits built from FSDD, yesno, a built-in (eSpeak-only) model sco
 the real-time factor and streaming latency per chunk.
 
     python benchmarks/speech.py fsdd [--minutes 10]
-    python benchmarks/speech.py speakers [--minutes 5]
+    python benchmarks/speech.py speakers [--minutes 5] [--speakers george,lucas]
     python benchmarks/speech.py connected [--minutes 10]
     python benchmarks/speech.py yesno [--minutes 3]
     python benchmarks/speech.py espeak [--minutes 10]
     python benchmarks/speech.py latency RUN_DIR [--chunk-ms 80]
+
+Every training benchmark also takes ``--steps N`` (a step budget, the fair measure on a shared
+CPU; the first of the two limits ends a run) and ``--set KEY=VALUE`` config changes.
 
 Targets (issue 8): FSDD accuracy >= 98% in <= 10 min of training; each held-out speaker >= 90%;
 connected digits WER <= 5%; yesno WER <= 2%; RTF <= 0.01 offline. Each run prints progress on
@@ -28,8 +31,9 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, emit, log, machine_info  # noqa: E402
+from _common import DATA, emit, log, machine_info, settings_tree  # noqa: E402
 
+from seqkit.config import from_dict  # noqa: E402
 from seqkit.data import Source  # noqa: E402
 from seqkit.jobs import evaluate_run, train  # noqa: E402
 from seqkit.rundir import load  # noqa: E402
@@ -41,12 +45,17 @@ FSDD, YESNO = DATA / "fsdd", DATA / "yesno"
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "yweweler")
 
 
-def config(minutes: float, **fields) -> SpeechConfig:
-    """The default config with word units (these are closed-vocabulary tasks), one thread,
-    cut at ``minutes`` of training."""
-    base = SpeechConfig(**{"tokens": "word", **fields})
-    return dataclasses.replace(base, train=dataclasses.replace(
-        base.train, threads=1, max_time=minutes * 60, epochs=200))
+# the settings each benchmark changes from the defaults, chosen on validation splits
+BENCH_SETTINGS = {"yesno": ["train.batch_size=4"]}  # 27 training files: 7 steps an epoch
+
+
+def config(minutes: float, steps: int = 0, settings: list[str] = (), **fields) -> SpeechConfig:
+    """The default config (units ``auto``: words for these closed vocabularies), one thread,
+    cut at ``minutes`` of training or ``steps`` optimiser steps, with ``--set`` changes."""
+    base = SpeechConfig(**fields)
+    base = dataclasses.replace(base, train=dataclasses.replace(base.train, epochs=10_000,
+                                                               max_steps=steps))
+    return from_dict(SpeechConfig, settings_tree(list(settings), minutes * 60, 1), base=base)
 
 
 def load_average() -> str:
@@ -55,10 +64,13 @@ def load_average() -> str:
 
 def run(name: str, cfg: SpeechConfig, source: Source, out: Path) -> dict:
     """Train into ``out``; the final metrics with the load average at the end."""
-    log(f"{name}: training {cfg.train.max_time:.0f} s into {out} (load {load_average()})")
+    log(f"{name}: training {cfg.train.max_time:.0f} s / {cfg.train.max_steps or '-'} steps into "
+        f"{out} (load {load_average()})")
     metrics = train(task, cfg, source, out, quiet=True)
     keep = ("elapsed_s", "steps", "epochs", "test_accuracy", "test_wer", "test_cer", "test_rtf",
             "valid_accuracy", "valid_wer", "test_utterances")
+    log(f"{name}: {metrics.get('steps')} steps, test accuracy {metrics.get('test_accuracy')}, "
+        f"WER {metrics.get('test_wer')} (load {load_average()})")
     return {k: metrics[k] for k in keep if k in metrics} | {"load_after": load_average()}
 
 
@@ -95,42 +107,57 @@ def main() -> None:
     parser.add_argument("bench", choices=["fsdd", "speakers", "connected", "yesno", "espeak",
                                           "latency"])
     parser.add_argument("run_dir", nargs="?", help="for latency: a trained left-to-right run")
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="training time per run")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="optimiser steps per run (0: none; the first limit ends a run)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config change (train.lr=0.002, speed=[0.9,1.0]); repeatable")
+    parser.add_argument("--speakers", default=",".join(SPEAKERS),
+                        help="speakers: the ones to hold out, one run each")
     parser.add_argument("--chunk-ms", type=float, default=80.0)
     parser.add_argument("--out", default=None, help="keep the runs here (default: a temp dir)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out or tempfile.mkdtemp(prefix="speech-bench-"))
-    result: dict = {"bench": args.bench, "machine": machine_info(), "load_before": load_average()}
+    settings = BENCH_SETTINGS.get(args.bench, []) + args.set
+    result: dict = {"bench": args.bench, "machine": machine_info(), "settings": settings,
+                    "load_before": load_average()}
+
+    def cfg(**fields) -> SpeechConfig:
+        return config(args.minutes, args.steps, settings, **fields)
+
+    fsdd = Source("folder", path=FSDD)
     if args.bench == "fsdd":
-        result["fsdd"] = run("fsdd", config(args.minutes), Source("folder", path=FSDD),
-                             out / "fsdd")
+        result["fsdd"] = run("fsdd", cfg(), fsdd, out / "fsdd")
     elif args.bench == "speakers":
-        result["speakers"] = {s: run(s, config(args.minutes, holdout_speakers=(s,)),
-                                     Source("folder", path=FSDD), out / s) for s in SPEAKERS}
+        result["speakers"] = {s: run(s, cfg(holdout_speakers=(s,)), fsdd, out / s)
+                              for s in args.speakers.split(",")}
     elif args.bench == "connected":
         folder = connected_folder(out / "connected-data")
-        result["connected"] = run("connected", config(args.minutes),
-                                  Source("folder", path=folder), out / "connected")
+        result["connected"] = run("connected", cfg(), Source("folder", path=folder),
+                                  out / "connected")
     elif args.bench == "yesno":
-        result["yesno"] = run("yesno", config(args.minutes),
-                              Source("folder", path=YESNO), out / "yesno")
+        result["yesno"] = run("yesno", cfg(), Source("folder", path=YESNO), out / "yesno")
     elif args.bench == "espeak":
-        result["espeak"] = run("espeak", config(args.minutes), Source("builtin"), out / "espeak")
+        result["espeak"] = run("espeak", cfg(), Source("builtin"), out / "espeak")
         whole = evaluate_run(out / "espeak", Source("folder", path=FSDD, whole=True), "whole")
         result["espeak_on_fsdd"] = {k: whole[k] for k in ("accuracy", "wer", "cer", "utterances")}
     else:
-        if not args.run_dir:
-            parser.error("latency needs the RUN_DIR of a left-to-right run")
-        trained = load(args.run_dir)
-        files = sorted((FSDD / "recordings").glob("*_*_[0-4].wav"))[:50]
-        latencies = [ms for path in files for ms in stream_file(trained, str(path),
-                                                                args.chunk_ms)[1]]
-        result["latency"] = {"chunk_ms": args.chunk_ms, "chunks": len(latencies),
-                             "mean_ms": 1000 * float(np.mean(latencies)),
-                             "p95_ms": 1000 * float(np.percentile(latencies, 95))}
+        result["latency"] = latency(args.run_dir, args.chunk_ms, parser)
     result["load_after"] = load_average()
     emit(result)
+
+
+def latency(run_dir: str | None, chunk_ms: float, parser) -> dict:
+    """Mean and 95th-percentile seconds per chunk of streaming 50 FSDD test files."""
+    if not run_dir:
+        parser.error("latency needs the RUN_DIR of a left-to-right run")
+    trained = load(run_dir)
+    files = sorted((FSDD / "recordings").glob("*_*_[0-4].wav"))[:50]
+    latencies = [ms for path in files for ms in stream_file(trained, str(path), chunk_ms)[1]]
+    return {"chunk_ms": chunk_ms, "chunks": len(latencies),
+            "mean_ms": 1000 * float(np.mean(latencies)),
+            "p95_ms": 1000 * float(np.percentile(latencies, 95))}
 
 
 if __name__ == "__main__":

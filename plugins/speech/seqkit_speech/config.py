@@ -7,6 +7,8 @@ from typing import Literal
 
 from seqkit import TrainConfig
 
+WORD_UNITS_MAX = 50  # tokens=auto: word units up to this many distinct training words
+
 
 @dataclass
 class SynthConfig:
@@ -32,9 +34,11 @@ class SpeechConfig:
     n_mels: int = 40  # mel bands of the log-mel features
     win_ms: float = 25.0  # analysis window (FFT size) in milliseconds
     hop_ms: float = 10.0  # hop between feature frames in milliseconds
-    # utterance: mean/variance of each utterance (offline only); global: statistics of the
-    # training data, saved with the run (streams exactly); none: raw log-mel
-    normalize: Literal["utterance", "global", "none"] = "global"
+    # utterance: mean/variance of each utterance (offline only; removes the microphone's and
+    # the speaker's level, so it generalises to new voices); global: statistics of the training
+    # data, saved with the run (streams exactly); none: raw log-mel; auto: utterance for a
+    # bidirectional model (offline anyway), global for a left-to-right one (so it streams)
+    normalize: Literal["auto", "utterance", "global", "none"] = "auto"
     conv_channels: int = 32  # channels of the convolutional subsampling stage
     conv_layers: int = 2  # causal 3x3 conv layers over (time, mel)
     subsample: int = 4  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
@@ -44,7 +48,13 @@ class SpeechConfig:
     num_layers: int = 2  # stacked recurrent layers
     bidirectional: bool = True  # False: a left-to-right model that can stream
     dropout: float = 0.1  # between recurrent layers and before the CTC head
-    tokens: Literal["char", "word"] = "char"  # the CTC output units
+    # add a linear map of the front-end's features to the RNN's outputs before the CTC head:
+    # frame-local evidence that lets CTC leave its blank-only plateau sooner
+    shortcut: bool = True
+    # the CTC output units: char (any text, an open vocabulary), word (a closed vocabulary:
+    # digits, commands; a word unheard in training cannot be recognised), or auto: word when
+    # the training transcripts use at most WORD_UNITS_MAX distinct words, char otherwise
+    tokens: Literal["auto", "char", "word"] = "auto"
     lowercase: bool = True  # lowercase transcripts before tokenising
     # characters outside the token set in a transcript: error (name the file), drop, or unk
     oov: Literal["error", "drop", "unk"] = "error"
@@ -58,7 +68,16 @@ class SpeechConfig:
     too_long: Literal["error", "cut"] = "error"  # longer input: an error, or cut with a warning
     valid_fraction: float = 0.1  # training files held out for validation when the data has none
     holdout_speakers: tuple[str, ...] = ()  # FSDD: test on these speakers, train on the rest
+    # FSDD: validate on these speakers (voices training never hears, to choose weights and
+    # settings for new voices) instead of on the first takes of every training speaker
+    valid_speakers: tuple[str, ...] = ()
     synth: SynthConfig = field(default_factory=SynthConfig)  # the built-in data
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         batch_size=16, optimizer="adamw", lr=5e-3, weight_decay=1e-2, clip=5.0,
         schedule="cosine", warmup_steps=50, epochs=30, log_every=25))  # see seqkit.TrainConfig
+
+    def normalization(self) -> str:
+        """The normalisation the model uses: ``normalize`` with ``auto`` resolved."""
+        if self.normalize != "auto":
+            return self.normalize
+        return "utterance" if self.bidirectional else "global"

@@ -23,7 +23,7 @@ from seqkit.rundir import write_json
 from seqkit.task import TaskData
 from seqkit.tokenizers import TextTokenizer
 from seqkit_speech.audio import read_audio, resample
-from seqkit_speech.config import SpeechConfig
+from seqkit_speech.config import WORD_UNITS_MAX, SpeechConfig
 from seqkit_speech.frontend import LogMel
 from seqkit_speech.sources import Clip, read_clips, samples_of
 
@@ -62,7 +62,7 @@ def encode(text: str, clip: Clip, tokenizer: TextTokenizer, config: SpeechConfig
                           "token set learnt from the training transcripts; fix it, or set "
                           "--oov drop or --oov unk")
     if unknown and config.oov == "drop":
-        if config.tokens == "char":
+        if units_of(tokenizer) == "char":
             text = re.sub(" +", " ", "".join(ch for ch in text if ch not in unknown)).strip()
         else:
             text = " ".join(word for word in text.split() if word not in unknown)
@@ -120,11 +120,26 @@ def feature_stats(clips: list[Clip], config: SpeechConfig) -> tuple[list, list]:
     return every.mean(0).tolist(), every.std(0).clamp(min=1e-3).tolist()
 
 
+def choose_units(texts: list[str], tokens: str) -> str:
+    """``tokens`` with ``auto`` resolved: word units for a closed vocabulary (at most
+    ``WORD_UNITS_MAX`` distinct words in the training transcripts), characters otherwise."""
+    if tokens != "auto":
+        return tokens
+    words = {word for text in texts for word in text.split()}
+    return "word" if len(words) <= WORD_UNITS_MAX else "char"
+
+
+def units_of(tokenizer: TextTokenizer) -> str:
+    """``word`` or ``char``: the units a trained (or loaded) tokenizer splits text into."""
+    splitter = type(tokenizer.tokenizer.pre_tokenizer).__name__
+    return "word" if splitter == "WhitespaceSplit" else "char"
+
+
 def learn_assets(train: list[Clip], config: SpeechConfig) -> SpeechAssets:
     """The token set of the training transcripts, and feature statistics if needed."""
     texts = [normalise_text(c.text, config) for c in train]
-    tokenizer = TextTokenizer.train(texts, config.tokens)
-    stats = feature_stats(train, config) if config.normalize == "global" else None
+    tokenizer = TextTokenizer.train(texts, choose_units(texts, config.tokens))
+    stats = feature_stats(train, config) if config.normalization() == "global" else None
     return SpeechAssets(tokenizer, stats)
 
 

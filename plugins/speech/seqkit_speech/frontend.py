@@ -137,7 +137,7 @@ class SpeechFrontend(nn.Module):
     def __init__(self, config, stats: tuple[list, list] | None = None):
         super().__init__()
         self.logmel = LogMel(config.sample_rate, config.n_mels, config.win_ms, config.hop_ms)
-        self.normalize = Normalize(config.normalize, config.n_mels, stats)
+        self.normalize = Normalize(config.normalization(), config.n_mels, stats)
         self.augment = SpecAugment(config.freq_masks, config.freq_mask_width, config.time_masks,
                                    config.time_mask_width)
         strides = int(math.log2(config.subsample))

@@ -99,7 +99,7 @@ class Recognizer:
     def __init__(self, run: Run):
         if not run.model.can_stream:
             raise SeqkitError("this run cannot stream: train it with --no-bidirectional "
-                              "(and --normalize global, the default)")
+                              "(and --normalize auto, the default, or global)")
         self.run, self.state = run, StreamState()
         self.logits: list[torch.Tensor] = []
         self.samples = 0

@@ -40,27 +40,34 @@ class SpeechModel(nn.Module):
         frontend = SpeechFrontend(config, stats)
         self.encoder = Encoder(frontend, frontend.output_size, config.cell, config.hidden_size,
                                config.num_layers, config.dropout, config.bidirectional)
+        # frame-local evidence beside the RNN's: lets CTC find where the words are early
+        self.shortcut = (nn.Linear(frontend.output_size, self.encoder.output_size)
+                         if config.shortcut else None)
         self.head = StepClassifier(self.encoder.output_size, num_classes, config.dropout)
         self.sample_rate = config.sample_rate
-        self.can_stream = not config.bidirectional and config.normalize != "utterance"
+        self.can_stream = not config.bidirectional and config.normalization() != "utterance"
         self.frame_seconds = frontend.logmel.hop * config.subsample / config.sample_rate
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None):
         """Per-frame CTC logits ``(B, S, C)`` of a padded batch ``wave (B, N)``, and the mask
         ``(B, S)`` of its real frames. The encoder's RNN runs unpacked (``run_padded``): the
         packed path costs the square of the length on CPU."""
-        features, frames = self.encoder.frontend(wave, lengths)
-        if self.encoder.rnn is not None:
-            features = run_padded(self.encoder.rnn.rnn, features, frames)
+        local, frames = self.encoder.frontend(wave, lengths)
+        features = (run_padded(self.encoder.rnn.rnn, local, frames)
+                    if self.encoder.rnn is not None else local)
         mask = lengths_to_mask(frames, *features.shape[:2], features.device)
-        return self.head(Memory(features, mask)), mask
+        return self.head(Memory(self._join(features, local), mask)), mask
+
+    def _join(self, features: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """The RNN's outputs ``(B, S, H)`` plus the shortcut from the front-end's ``(B, S, F)``."""
+        return features if self.shortcut is None else features + self.shortcut(local)
 
     def stream(self, chunk: torch.Tensor, state: StreamState | None = None):
         """The logits ``(B, s, C)`` of the frames that ``chunk (B, n)`` completes (``s`` may
         be 0), and the state to pass with the next chunk. Run in eval mode."""
         if not self.can_stream:
             raise SeqkitError("this model cannot stream: it needs bidirectional=False and "
-                              "normalize 'global' or 'none' (per-utterance normalisation "
+                              "normalize 'auto', 'global' or 'none' (per-utterance normalisation "
                               "and a backward RNN read the whole utterance first)")
         state = state or StreamState()
         features, cache = self.encoder.frontend.stream(chunk, state.frontend)
@@ -68,7 +75,7 @@ class SpeechModel(nn.Module):
         if not steps:
             empty = features.new_zeros(batch, 0, self.head.classify.out_features)
             return empty, StreamState(cache, state.rnn, state.frames)
-        features, rnn = self.encoder.rnn(features, state.rnn)
+        outputs, rnn = self.encoder.rnn(features, state.rnn)
         mask = torch.ones(batch, steps, dtype=torch.bool, device=features.device)
-        logits = self.head(Memory(features, mask, rnn))
+        logits = self.head(Memory(self._join(outputs, features), mask, rnn))
         return logits, StreamState(cache, rnn, state.frames + steps)

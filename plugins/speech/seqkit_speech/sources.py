@@ -82,24 +82,36 @@ def fsdd_files(folder: Path) -> list[Path] | None:
 
 
 def fsdd(files: list[Path], config: SpeechConfig) -> dict[str, list[Clip]]:
-    """FSDD splits: official by take index, or ``holdout_speakers`` as the test split."""
-    held = set(config.holdout_speakers)
+    """FSDD splits: official by take index, or ``holdout_speakers`` as the test split (and
+    ``valid_speakers`` as the validation split; else the first takes of the others)."""
+    held, heard = set(config.holdout_speakers), set(config.valid_speakers)
     speakers = {FSDD_NAME.match(p.name).group(2) for p in files}
-    if held - speakers:
-        raise SeqkitError(f"--holdout-speakers names {sorted(held - speakers)}, who are not in "
-                          f"the data (its speakers: {', '.join(sorted(speakers))})")
+    for option, named in (("holdout", held), ("valid", heard)):
+        if named - speakers:
+            raise SeqkitError(f"--{option}-speakers names {sorted(named - speakers)}, who are "
+                              f"not in the data (its speakers: {', '.join(sorted(speakers))})")
+    if held & heard or not speakers - held - heard:
+        raise SeqkitError("--holdout-speakers and --valid-speakers must name different "
+                          "speakers and leave at least one to train on")
     valid_takes = round(FSDD_TAKES * config.valid_fraction)
     out: dict[str, list[Clip]] = {}
     for path in files:
         digit, speaker, take = FSDD_NAME.match(path.name).groups()
-        take = int(take)
-        if held:
-            split = "test" if speaker in held else "valid" if take < valid_takes else "train"
-        else:
-            split = ("test" if take < FSDD_TEST_TAKES else
-                     "valid" if take < FSDD_TEST_TAKES + valid_takes else "train")
+        split = _fsdd_split(speaker, int(take), held, heard, valid_takes)
         out.setdefault(split, []).append(file_clip(path, DIGITS[int(digit)], speaker=speaker))
     return out
+
+
+def _fsdd_split(speaker: str, take: int, held: set, heard: set, valid_takes: int) -> str:
+    """The split of one FSDD recording: held-out speakers test, validation speakers valid;
+    without held-out speakers the first takes are the official test split; without
+    validation speakers the next ``valid_takes`` takes validate."""
+    if speaker in held or speaker in heard:
+        return "test" if speaker in held else "valid"
+    first = 0 if held else FSDD_TEST_TAKES
+    if take < first:
+        return "test"
+    return "valid" if not heard and take < first + valid_takes else "train"
 
 
 def yesno(files: list[Path], config: SpeechConfig) -> dict[str, list[Clip]]:

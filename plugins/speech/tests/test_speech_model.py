@@ -19,6 +19,14 @@ def streaming_config(tiny_config, **fields):
     return tiny_config(**{"bidirectional": False, "normalize": "global", **fields})
 
 
+def test_auto_normalisation_is_per_utterance_offline_and_global_for_streaming(tiny_config):
+    offline, streaming = tiny_config(normalize="auto"), tiny_config(normalize="auto",
+                                                                     bidirectional=False)
+    assert offline.normalization() == "utterance" and streaming.normalization() == "global"
+    assert not SpeechModel(offline, C).can_stream and SpeechModel(streaming, C).can_stream
+    assert SpeechModel(offline, C).encoder.frontend.normalize.mode == "utterance"
+
+
 @pytest.mark.parametrize("subsample,layers", [(1, 1), (2, 2), (4, 2), (4, 3)])
 def test_shapes_and_lengths(tiny_config, subsample, layers):
     config = tiny_config(subsample=subsample, conv_layers=layers)
@@ -65,6 +73,26 @@ def test_specaugment_masks_in_training_only(tiny_config):
     again, _ = frontend(wave)
     assert torch.equal(plain, again)
     assert not torch.allclose(masked, plain)
+
+
+def test_the_shortcut_adds_frame_local_evidence_offline_and_streaming(tiny_config):
+    torch.manual_seed(0)
+    config = streaming_config(tiny_config)
+    model = SpeechModel(config, C).eval()
+    plain = SpeechModel(streaming_config(tiny_config, shortcut=False), C)
+    assert "shortcut.weight" not in plain.state_dict()
+    wave = torch.randn(B, 2003)
+    with torch.no_grad():
+        offline, _ = model(wave)
+        streamed, _ = model.stream(wave)
+        features, _ = model.encoder.frontend(wave)
+        outputs, _ = model.encoder.rnn(features)
+        head = model.head.classify
+        without = head(outputs)
+        with_local = head(outputs + model.shortcut(features))
+    for logits in (offline, streamed):
+        torch.testing.assert_close(logits, with_local[:, :logits.shape[1]])
+        assert not torch.allclose(logits, without[:, :logits.shape[1]], atol=1e-3)
 
 
 @pytest.mark.parametrize("subsample", [1, 2, 4])

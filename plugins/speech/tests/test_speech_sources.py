@@ -10,7 +10,8 @@ import soundfile as sf
 
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
-from seqkit_speech.data import prepare
+from seqkit_speech.config import WORD_UNITS_MAX
+from seqkit_speech.data import choose_units, prepare, units_of
 from seqkit_speech.sources import hf_clips, read_clips
 from seqkit_speech.synth import DIGITS, SYNTH_RATE, WORDS, synth_split
 
@@ -45,6 +46,18 @@ def test_fsdd_held_out_speakers(fsdd_folder, tiny_config):
     assert {c.speaker for c in splits["train"] + splits["valid"]} == {"ann"}
     with pytest.raises(SeqkitError, match=r"\['eve'\], who are not in the data .*ann, bob"):
         read_clips(tiny_config(holdout_speakers=("eve",)), folder(fsdd_folder))
+
+
+def test_fsdd_validation_speakers_are_voices_training_never_hears(fsdd_folder, tiny_config):
+    splits = read_clips(tiny_config(valid_speakers=("bob",)), folder(fsdd_folder))
+    assert {c.speaker for c in splits["valid"]} == {"bob"} and len(splits["valid"]) == 36
+    takes = {name: sorted({int(c.audio.stem.split("_")[2]) for c in splits[name]})
+             for name in ("train", "test")}
+    assert takes == {"test": [0, 1, 2, 3, 4], "train": list(range(5, 12))}
+    assert {c.speaker for c in splits["train"] + splits["test"]} == {"ann"}
+    with pytest.raises(SeqkitError, match="different speakers and leave at least one"):
+        read_clips(tiny_config(valid_speakers=("bob",), holdout_speakers=("ann",)),
+                   folder(fsdd_folder))
 
 
 def test_whole_is_every_file_as_one_split(fsdd_folder, tiny_config):
@@ -105,7 +118,7 @@ def test_transcripts_outside_the_token_set(tmp_path, save_audio, tiny_config):
         save_audio(tmp_path / f"{name}.wav", seconds=0.3)
     (tmp_path / "train.csv").write_text("a.wav,abc\nb.wav,cab\nc.wav,bca\n")
     (tmp_path / "test.csv").write_text("d.wav,ab#c\n")
-    config = tiny_config(valid_fraction=0.0)
+    config = tiny_config(valid_fraction=0.0, tokens="char")
     with pytest.raises(SeqkitError, match=r"d.wav.*test.csv:1.*'ab#c' holds \['#'\]"):
         prepare(config, folder(tmp_path), None)
     for oov, expected in (("drop", ["a", "b", "c"]), ("unk", ["a", "b", "<unk>", "c"])):
@@ -113,6 +126,20 @@ def test_transcripts_outside_the_token_set(tmp_path, save_audio, tiny_config):
         batch = next(iter(data.split("test").epoch(0)))
         ids = batch["targets"][0, : batch["target_lengths"][0]].tolist()
         assert [data.assets.tokenizer.id_to_token(i) for i in ids] == expected
+
+
+def test_auto_units_are_words_for_a_closed_vocabulary_and_characters_otherwise(
+        tmp_path, save_audio, tiny_config):
+    assert choose_units(["yes no no", "no yes"], "auto") == "word"
+    assert choose_units([f"w{i}" for i in range(WORD_UNITS_MAX)], "auto") == "word"
+    assert choose_units([f"w{i}" for i in range(WORD_UNITS_MAX + 1)], "auto") == "char"
+    assert choose_units(["yes no"], "char") == "char"
+    for name in ("a", "b", "c"):
+        save_audio(tmp_path / f"{name}.wav", seconds=0.3)
+    (tmp_path / "train.csv").write_text("a.wav,one two\nb.wav,two\nc.wav,one\n")
+    for tokens, units in (("auto", "word"), ("char", "char")):
+        data = prepare(tiny_config(valid_fraction=0.0, tokens=tokens), folder(tmp_path), None)
+        assert units_of(data.assets.tokenizer) == units
 
 
 def test_hugging_face_audiofolder_layout(tmp_path, save_audio, tiny_config):
