@@ -54,7 +54,7 @@ class TranslateConfig:
     max_length: int = bounded(150, ">= 1")  # and never more than this many target tokens
     valid_fraction: float = bounded(0.05, "[0, 1)")  # pairs held out for validation when the data has no such split
     test_fraction: float = bounded(0.05, "[0, 1)")  # pairs held out for testing when the data has no such split
-    eval_sentences: int = bounded(0, ">= 0")  # decode only the first N sentences of a split when scoring (0: all)
+    eval_sentences: int = bounded(2000, ">= 0")  # decode only the first N sentences of a split when scoring (0: all)
     g2p: G2PConfig = field(default_factory=G2PConfig)  # the built-in data
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         batch_size=64, batch_tokens=2000, optimizer="adam", lr=2e-3, clip=5.0,

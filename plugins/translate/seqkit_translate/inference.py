@@ -49,18 +49,23 @@ class Translation:
     unknown: list[str] = field(default_factory=list)  # input symbols the vocabulary lacks (<unk>)
 
 
+def cleaned(run: Run, texts: list[str]) -> list[str]:
+    """The inputs as the model reads them: stripped, lowercased if the run was."""
+    return [t.strip().lower() if run.config.lowercase else t.strip() for t in texts]
+
+
 def source_ids(run: Run, texts: list[str]) -> list[list[int]]:
     """Token ids of each input, empty ones refused, long ones cut or refused as configured."""
     config = run.config
     if not texts:
         raise SeqkitError("nothing to translate: give a sentence")
-    cleaned = [t.strip().lower() if config.lowercase else t.strip() for t in texts]
-    for i, text in enumerate(cleaned):
+    texts = cleaned(run, texts)
+    for i, text in enumerate(texts):
         if not text:
             raise SeqkitError(f"input {i + 1} is empty: give a sentence to translate")
     from seqkit_translate.data import encode_sources  # the same rules as the training data
 
-    return encode_sources(cleaned, config, run.assets, "the input")
+    return encode_sources(texts, config, run.assets, "the input")
 
 
 def _settings(run: Run, beam: int | None, length_penalty: float | None) -> tuple[int, float]:
@@ -78,7 +83,7 @@ def translate(run: Run, texts: list[str], beam: int | None = None, nbest: int = 
     weights behind the best one."""
     beam, alpha = _settings(run, beam, length_penalty)
     beam = max(beam, nbest)
-    ids = source_ids(run, texts)
+    ids, read = source_ids(run, texts), cleaned(run, texts)
     model, src_tok, tgt_tok = run.model.eval(), run.assets.source, run.assets.target
     device = next(model.parameters()).device
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -88,15 +93,19 @@ def translate(run: Run, texts: list[str], beam: int | None = None, nbest: int = 
         src, lengths = pad([ids[i] for i in rows], src_tok.pad_id)
         memory = model.encode(src.to(device), lengths.to(device))
         steps = model.max_steps(lengths, run.config.max_ratio, run.config.max_length)
-        hyps = model.nbest(memory, beam, steps, alpha)
-        best = [h[0][0] if h else [] for h in hyps]
+        if beam == 1:  # greedy search's fast path, scored afterwards in one pass
+            best = model.generate(memory, 1, steps)
+            hyps = [[(b, s)] for b, s in zip(best, model.score(memory, best, alpha))]
+        else:
+            hyps = model.nbest(memory, beam, steps, alpha)
+            best = [h[0][0] if h else [] for h in hyps]
         weights = model.attention(memory, best) if attention else [None] * len(rows)
         for row, i in enumerate(rows):
             kept = [(tgt_tok.decode(t), s) for t, s in hyps[row][:nbest]] or [("", float("-inf"))]
             out[i] = Translation(texts[i], kept[0][0], kept[0][1], kept,
                                  [src_tok.id_to_token(t) for t in ids[i]],
                                  [tgt_tok.id_to_token(t) for t in best[row]], weights[row],
-                                 src_tok.unknown(texts[i].strip()))
+                                 src_tok.unknown(read[i]))
     return out
 
 

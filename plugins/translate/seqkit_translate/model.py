@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seqkit.attention import _attend
+from seqkit.batching import pad
 from seqkit.decoder import Decoder
 from seqkit.decoding import beam_search
 from seqkit.encoder import Encoder, Memory, TokenEmbedding
@@ -57,6 +58,22 @@ class TranslateModel(Seq2Seq):
                            device=memory.features.device)
         return beam_search(self.decoder.step, state, start, self.eos_id, beam, max_len + 1,
                            length_penalty, memory=memory)
+
+    @torch.no_grad()
+    def score(self, memory: Memory, targets: list[list[int]], length_penalty: float = 1.0
+              ) -> list[float]:
+        """Each row's target (ids without ``<bos>``/``<eos>``) scored as beam search scores
+        a finished hypothesis: summed log-probabilities with ``<eos>``, over the GNMT length
+        penalty ``((5 + len) / 6) ** alpha`` of its length with ``<eos>``."""
+        device = memory.features.device
+        inputs, _ = pad([[self.bos_id] + list(t) for t in targets], self.pad_id)
+        gold, lengths = pad([list(t) + [self.eos_id] for t in targets], self.pad_id)
+        logits, _, _ = self.decode(memory, inputs.to(device))
+        log_probs = logits.float().log_softmax(-1).gather(-1, gold.to(device).unsqueeze(-1))
+        real = torch.arange(gold.size(1), device=device).unsqueeze(0) < lengths.to(device)[:, None]
+        sums = (log_probs.squeeze(-1) * real).sum(1).tolist()
+        return [total / ((5 + n) / 6) ** length_penalty
+                for total, n in zip(sums, lengths.tolist())]
 
 
 def build_model(config: TranslateConfig, src_vocab: int, tgt_vocab: int, special: dict,

@@ -155,7 +155,8 @@ def read_tsv(path: Path, columns: tuple[int, int], lowercase: bool) -> PairSet:
             continue
         if len(cells) <= max(columns):
             raise SeqkitError(f"{path} line {number} has {len(cells)} tab-separated columns; "
-                              f"--tsv-columns {columns[0]},{columns[1]} needs {max(columns) + 1}")
+                              f"--tsv-columns {columns[0]},{columns[1]} needs {max(columns) + 1} (parallel "
+                              "files instead? give --src and --tgt)")
         pairs.append((cells[columns[0]], cells[columns[1]]))
     return grouped(clean_pairs(pairs, str(path), lowercase))
 

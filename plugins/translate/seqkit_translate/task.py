@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from seqkit import metrics as text_metrics
 from seqkit.decoding import select_rows
 from seqkit.seq2seq import Seq2SeqBatch
@@ -49,14 +51,22 @@ def scores(candidates: list[str], references: list[list[str]], g2p: bool) -> dic
     return out
 
 
+def scored_rows(count: int, limit: int) -> set[int]:
+    """The source rows to decode: all, or ``limit`` of them spread evenly over the split (its
+    order may be sorted, as CMUdict is: the first N would all start with "a")."""
+    if not limit or limit >= count:
+        return set(range(count))
+    return {k * count // limit for k in range(limit)}
+
+
 def evaluate(model: translator.TranslateModel, batches, config: TranslateConfig,
              assets: TranslateAssets) -> dict:
-    """Loss over every reference, and the scores of beam-searched translations (the first
-    ``eval_sentences`` sources; all with 0). A split holding several named test sets is scored
-    per set too, side by side (``2016_flickr_bleu``, ...)."""
+    """Loss over every reference, and the scores of beam-searched translations (of
+    ``eval_sentences`` sources spread over the split; all with 0). A split holding several
+    named test sets is scored per set too, side by side (``2016_flickr_bleu``, ...)."""
     device = next(model.parameters()).device
     context: TranslateSplit = batches.context
-    limit = config.eval_sentences or len(context.data)
+    wanted = scored_rows(len(context.data), config.eval_sentences)
     total = items = 0
     said: dict[int, str] = {}
     for batch in batches.epoch(0):
@@ -64,16 +74,18 @@ def evaluate(model: translator.TranslateModel, batches, config: TranslateConfig,
         memory = model.encode(batch.src, batch.src_lengths)
         terms = model.loss_terms(memory, batch.tgt, batch.owner)
         total, items = total + terms.nll.item() * terms.items, items + terms.items
-        rows = (batch.index < limit).nonzero().squeeze(1)
-        if rows.numel():
-            picked = select_rows(memory, rows)
-            steps = model.max_steps(batch.src_lengths[rows], config.max_ratio, config.max_length)
-            ids = model.generate(picked, config.beam, steps, config.length_penalty)
-            for i, row in zip(batch.index[rows].tolist(), ids):
+        rows = [r for r, i in enumerate(batch.index.tolist()) if i in wanted]
+        if rows:
+            rows_t = torch.tensor(rows, device=device)
+            steps = model.max_steps(batch.src_lengths[rows_t], config.max_ratio,
+                                    config.max_length)
+            ids = model.generate(select_rows(memory, rows_t), config.beam, steps,
+                                 config.length_penalty)
+            for i, row in zip(batch.index[rows_t].tolist(), ids):
                 said[i] = assets.target.decode(row)
     metrics = {"loss": total / max(items, 1), "sentences": float(len(said))}
     for name, first, end in context.groups:
-        chosen = [i for i in range(first, min(end, limit))]
+        chosen = [i for i in range(first, end) if i in said]
         if not chosen:
             continue
         result = scores([said[i] for i in chosen], [context.data.targets[i] for i in chosen],

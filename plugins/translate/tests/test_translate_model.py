@@ -108,3 +108,17 @@ def test_config_rules(tiny_config):
         validate(tiny_config(shared_vocab=True, src_tokenizer="char", tgt_tokenizer="word"))
     with pytest.raises(SeqkitError, match="--src and --tgt"):
         validate(tiny_config(src="de"))
+
+
+def test_score_matches_search_scores(tiny_config):
+    """``score`` gives a target the score beam search gave it, so that greedy results (scored
+    afterwards) and beam results are on one scale."""
+    model = tiny_model(tiny_config(), seed=5)
+    src, lengths = padded_sources([7, 4, 2])
+    memory = model.encode(src, lengths)
+    found = model.nbest(memory, 3, 6, 1.0)
+    best = [h[0][0] for h in found]
+    for (_, expected), got in zip([h[0] for h in found], model.score(memory, best, 1.0)):
+        assert math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-5)
+    greedy = model.generate(memory, 1, 6)
+    assert greedy == [h[0][0] for h in model.nbest(memory, 1, 6, 1.0)]
