@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -138,6 +138,8 @@ VALID_KARPATHY = json.dumps({"images": [{"filename": "a.png", "split": "train",
 
 
 @FUZZ
+@example(("captions.csv", VALID_CSV[:30] + b"x" * 140_000 + VALID_CSV[30:]))  # csv's field limit
+@example(("captions.json", b'{"images": [1], "annotations": 5}'))
 @given(st.sampled_from([("captions.csv", VALID_CSV), ("c.jsonl", VALID_JSONL),
                         ("captions.json", VALID_COCO), ("dataset.json", VALID_KARPATHY)])
        .flatmap(lambda pair: st.tuples(st.just(pair[0]), damaged(pair[1]))))
@@ -243,3 +245,42 @@ def test_video_files(tiny_video):
         check("video files", lambda: read_video(data, 8))
 
     fuzz()
+
+
+# -- crashes the net found in loaders this file does not own (reported; the markers go when
+#    each is fixed, and strict=True makes the fix visible) ------------------------------------
+
+@pytest.mark.xfail(raises=(ValueError, SyntaxError), strict=True,
+                   reason="Pillow's ValueError/SyntaxError on a damaged PNG chunk passes through "
+                          "seqkit_caption.images.open_image (reported to the caption owner)")
+def test_found_an_image_with_a_damaged_header_chunk():
+    from seqkit_caption.images import open_image
+
+    data = bytearray(png("1"))
+    data[11] = 0x0C  # the IHDR chunk's length: 13 -> 12
+    with pytest.raises(SeqkitError):
+        open_image(bytes(data), max_pixels=10**6)
+
+
+@pytest.mark.xfail(raises=OSError, strict=True,
+                   reason="a path cell longer than the file system allows raises OSError from "
+                          "seqkit_speech.sources.read_table (reported to the speech owner)")
+def test_found_an_audio_list_with_an_over_long_path(tmp_path):
+    from seqkit_speech.sources import read_table
+
+    (tmp_path / "list.csv").write_text("path,text\n" + "x" * 5000 + ".wav,yes\n")
+    with pytest.raises(SeqkitError):
+        read_table(tmp_path / "list.csv")
+
+
+@pytest.mark.xfail(raises=AttributeError, strict=True,
+                   reason="a video stream of a codec FFmpeg does not know has no codec context: "
+                          "AttributeError from seqkit_video.decode (reported to the video owner)")
+def test_found_a_video_of_an_unknown_codec(tiny_video):
+    from seqkit_video.decode import read_video
+
+    data = bytearray(tiny_video)
+    entry = data.find(b"avc1", 100)  # the sample entry (the first is a brand in ftyp)
+    data[entry] = ord("i")  # "ivc1": no such codec
+    with pytest.raises(SeqkitError):
+        read_video(bytes(data), 8)
