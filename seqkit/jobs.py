@@ -29,8 +29,7 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
     settings; one that stopped before its first checkpoint (a failure or a kill in its first
     minutes) is started over from step 0 instead, so no run folder is a dead end. ``source``
     None means the built-in data for a new run, and the data the run recorded for a resumed
-    one. Returns the final metrics, which are also written to
-    ``out/metrics.json``.
+    one. Returns the final metrics, which are also written to ``out/metrics.json``.
     """
     out = Path(out)
     config = validate(config)
