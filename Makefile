@@ -46,8 +46,12 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# After `make run`, `make demo` serves the captioner that `make run` trained ($(RUN), once its
+# metrics.json is written); otherwise `seqkit demo TASK` trains a small model on the task's
+# built-in data once, into the cache.
+DEMO_TARGET = $(if $(and $(filter caption,$(TASK)),$(wildcard $(RUN)/metrics.json)),$(RUN),$(TASK))
 demo: setup
-	$(BIN)/seqkit demo $(TASK)
+	$(BIN)/seqkit demo $(DEMO_TARGET)
 
 bench: setup
 	$(BIN)/python benchmarks/lm_throughput.py

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from seqkit_caption import CaptionConfig, SceneConfig, example_scenes  # noqa: E
 from seqkit_caption.demo import API_NAME, build_demo  # noqa: E402
 
 SPECIAL = {"<unk>", "<pad>", "<bos>", "<eos>"}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config() -> CaptionConfig:
@@ -91,6 +94,30 @@ def bad_files(folder: Path, max_pixels: int) -> list[tuple[Path, str]]:
     return [(text, "notes.txt is not an image"), (cut, "cut.jpg is damaged or truncated"),
             (zero_size_png(folder / "zero.png"), "zero.png is not an image"),
             (huge, "huge.png is .* over the limit")]
+
+
+def make_demo_command(tmp_path: Path, **variables: str) -> str:
+    """The command ``make demo`` would run with these variables (``make -n``: nothing runs;
+    a fresh setup stamp keeps the setup steps out of the answer)."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    stamp = tmp_path / "stamp"
+    stamp.touch()
+    settings = [f"{key}={value}" for key, value in {"STAMP": stamp, **variables}.items()]
+    done = subprocess.run(["make", "-n", "--no-print-directory", "demo", *settings], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_make_demo_serves_the_run_make_run_trained(tmp_path):
+    run = tmp_path / "caption-builtin"
+    assert make_demo_command(tmp_path, RUN=run).endswith("seqkit demo caption")  # none yet
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    assert make_demo_command(tmp_path, RUN=run).endswith("seqkit demo caption")  # unfinished
+    (run / "metrics.json").write_text("{}")
+    assert make_demo_command(tmp_path, RUN=run).endswith(f"seqkit demo {run}")
+    assert make_demo_command(tmp_path, RUN=run, TASK="lm").endswith("seqkit demo lm")
 
 
 def test_task_points_at_the_demo(caption_run):
