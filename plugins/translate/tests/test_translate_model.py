@@ -110,15 +110,27 @@ def test_config_rules(tiny_config):
         validate(tiny_config(src="de"))
 
 
+def manual_score(model, memory, body, alpha):
+    """Summed log-probs of ``body`` + <eos> by teacher forcing, over the GNMT penalty."""
+    logits, _, _ = model.decode(memory, torch.tensor([[SPECIAL["bos"], *body]]))
+    log_probs = logits[0].log_softmax(-1)
+    targets = [*body, SPECIAL["eos"]]
+    total = sum(log_probs[i, t].item() for i, t in enumerate(targets))
+    return total / ((5 + len(targets)) / 6) ** alpha
+
+
 def test_score_matches_search_scores(tiny_config):
-    """``score`` gives a target the score beam search gave it, so that greedy results (scored
-    afterwards) and beam results are on one scale."""
+    """``score`` scores a target as beam search scores a finished hypothesis (so that greedy
+    results, scored afterwards, and beam results are on one scale), batched over padding."""
     model = tiny_model(tiny_config(), seed=5)
     src, lengths = padded_sources([7, 4, 2])
     memory = model.encode(src, lengths)
-    found = model.nbest(memory, 3, 6, 1.0)
-    best = [h[0][0] for h in found]
-    for (_, expected), got in zip([h[0] for h in found], model.score(memory, best, 1.0)):
-        assert math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-5)
+    targets = [[5, 6, 7, 8], [4], [9, 10]]
+    for alpha in (0.0, 1.5):
+        got = model.score(memory, targets, alpha)
+        for row, body in enumerate(targets):
+            single = model.encode(src[row: row + 1, : lengths[row]], lengths[row: row + 1])
+            assert math.isclose(got[row], manual_score(model, single, body, alpha),
+                                rel_tol=1e-4, abs_tol=1e-5)
     greedy = model.generate(memory, 1, 6)
     assert greedy == [h[0][0] for h in model.nbest(memory, 1, 6, 1.0)]
