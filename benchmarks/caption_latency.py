@@ -14,6 +14,11 @@ long as the trained model makes them; ``mean_words`` reports what was timed.
     python benchmarks/caption_latency.py                        # untrained default model
     python benchmarks/caption_latency.py --run runs/caption     # a trained run dir
     python benchmarks/caption_latency.py --threads 1 --repeats 20
+    python benchmarks/caption_latency.py --photo --images-from ../shared/data/flickr8k-subset/images
+
+``--photo`` builds the untrained model with the photo encoder instead (pretrained
+EfficientNet-Lite0 at 224x224, what a new run on real images uses); ``--images-from FOLDER``
+times JPEG/PNG files from a folder instead of built-in scenes.
 
 Prints progress to stderr and one JSON object on the last line of stdout.
 """
@@ -32,17 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, log, machine_info  # noqa: E402
 
 
-def default_run(words: int):
-    """An untrained model of the caption task's default config, as a ``Run`` whose captions
-    are exactly ``words`` words long (``<eos>`` is banned; ``max_length`` is ``words``)."""
+def default_run(words: int, photo: bool = False):
+    """An untrained model of the caption task's default config (with ``photo``: with the
+    photo encoder), as a ``Run`` whose captions are exactly ``words`` words long (``<eos>`` is
+    banned; ``max_length`` is ``words``)."""
     import dataclasses
 
     from seqkit.data import Source
     from seqkit.rundir import Run
     from seqkit.train import seed_all
     from seqkit_caption import task
+    from seqkit_caption.pretrained import PHOTO_ENCODER
 
-    config = dataclasses.replace(task.config(), max_length=words)
+    config = dataclasses.replace(task.config(), max_length=words,
+                                 **(PHOTO_ENCODER if photo else {}))
     data = task.prepare(config, Source("builtin"), None)  # the vocabulary of the scenes
     seed_all(config.train.seed)
     model = task.build_model(config, data.assets).eval()
@@ -53,6 +61,15 @@ def default_run(words: int):
     with torch.no_grad():
         output.bias[data.assets.tokenizer.eos_id] = -1e4  # never end early
     return Run(task, config, model, data.assets, Path("(untrained default model)"))
+
+
+def folder_files(source: str, count: int) -> list[str]:
+    """The first ``count`` JPEG/PNG files of ``source``, sorted by name."""
+    found = sorted(p for p in Path(source).iterdir() if p.suffix.lower() in
+                   (".jpg", ".jpeg", ".png"))[:count]
+    if not found:
+        raise SystemExit(f"no JPEG or PNG files in {source}")
+    return [str(p) for p in found]
 
 
 def scene_files(run, count: int, folder: Path) -> list[str]:
@@ -118,23 +135,28 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=16, help="caption length of the "
                         "untrained model (ignored with --run)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--photo", action="store_true", help="untrained model with the photo "
+                        "encoder (pretrained EfficientNet-Lite0, 224 px)")
+    parser.add_argument("--images-from", default="", help="time the images of this folder")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     import seqkit
 
-    run = seqkit.load(args.run) if args.run else default_run(args.words)
+    run = seqkit.load(args.run) if args.run else default_run(args.words, args.photo)
     log(f"model: {run.path}; backbone {run.config.backbone} cut after "
         f"{run.config.cut_after or 'pooling'}, {run.config.image_size}px, grid {run.model.grid}")
     with tempfile.TemporaryDirectory(prefix="seqkit-latency-") as folder:
-        paths = scene_files(run, args.images, Path(folder))
+        paths = (folder_files(args.images_from, args.images) if args.images_from
+                 else scene_files(run, args.images, Path(folder)))
         result = measure(run, paths, args.beam, args.batch, args.repeats, args.warmup)
     params = sum(p.numel() for p in run.model.parameters())
     emit({**result, "target_ms": 50.0, "target_met": result["ms_per_image"] <= 50.0,
           "beam": args.beam, "batch": args.batch, "repeats": args.repeats,
           "run": str(run.path), "trained": bool(args.run), "parameters": params,
           "max_length": run.config.max_length, "image_size": run.config.image_size,
+          "backbone": run.config.backbone, "images_from": args.images_from or "scenes",
           **machine_info()})
 
 

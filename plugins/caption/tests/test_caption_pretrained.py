@@ -14,8 +14,7 @@ from seqkit.data import Source
 from seqkit.errors import SeqkitError
 from seqkit.vision import ImageGrid, load_backbone
 from seqkit.vision.cache import CachedBody, frozen_prefix
-from seqkit.vision.efficientnet import (LITE_MEAN, LITE_STD, lite_model, timm_keys,
-                                        weights_file)
+from seqkit.vision.efficientnet import lite_model, timm_keys, weights_file
 from seqkit_caption import CaptionConfig
 from seqkit_caption.pretrained import PHOTO_ENCODER, photo_settings
 
@@ -40,14 +39,21 @@ def test_every_packaged_weight_maps_onto_timm(lite0):
 
 
 def test_dog_photos_get_a_dog_class_in_the_top_five(lite0, caption_data):
+    """With the backbone's own pixel statistics. The bar on the mean top-1 probability
+    (0.61 here) fails with timm's symmetric-padding variant (0.51) or ImageNet's mean and std
+    (0.42): both still guess dogs, less surely."""
+    backbone = load_backbone("efficientnet_lite0", pretrained=False)
+    mean, std = torch.tensor(backbone.mean)[:, None, None], torch.tensor(backbone.std)[:, None, None]
     folder = caption_data / "flickr8k-subset" / "images"
+    best = []
     for name in DOG_PHOTOS:
         image = Image.open(folder / name).convert("RGB").resize((224, 224), Image.BICUBIC)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
-        pixels = (pixels - torch.tensor(LITE_MEAN)[:, None, None]) / torch.tensor(LITE_STD)[:, None, None]
         with torch.no_grad():
-            top5 = lite0(pixels[None]).topk(5).indices[0].tolist()
-        assert any(i in DOGS for i in top5), (name, top5)
+            top5 = lite0(((pixels - mean) / std)[None]).softmax(-1)[0].topk(5)
+        assert any(i in DOGS for i in top5.indices.tolist()), (name, top5)
+        best.append(top5.values[0].item())
+    assert sum(best) / len(best) > 0.56, best
 
 
 def test_missing_weights_package_says_how_to_install(monkeypatch):
@@ -158,3 +164,16 @@ def test_a_photo_run_learns_with_the_frozen_pretrained_encoder_and_demos(colour_
     assert len(test) == 6 and right >= 4, said  # colours of photos never trained on
     examples = photo_examples(run, tmp_path / "examples")
     assert len(examples) == len(test) and "pretrained efficientnet_lite0" in _header(run)
+
+
+def test_a_frozen_local_hugging_face_model_is_cached_too(tiny_hf_resnet, tiny_config):
+    from seqkit_caption.frontend import build_encoder
+
+    config = tiny_config(backbone=str(tiny_hf_resnet), cut_after="", finetune_from="none")
+    frontend = build_encoder(config).frontend
+    assert isinstance(frontend.body, CachedBody) and frontend.body.prefix == 1
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    first, _ = frontend.train()(images)
+    again, _ = frontend(images)
+    assert len(frontend.body.cache) == 3
+    torch.testing.assert_close(again, first, atol=2e-2, rtol=1e-2)
