@@ -5,8 +5,19 @@ batched over images.
 
 It also keeps the nearest-neighbour baseline: a bank of pooled encoder features of training
 images (a buffer, so it travels with the weights it was computed with).
+
+``scene_cnn`` (``--backbone scene_cnn --cut-after ''``) is a fresh CNN for the built-in
+scenes, about 3x cheaper per training step than ResNet-18 at 64x64 (0.30 s against 0.91 s,
+one thread, shared CPU): small shapes keep their edges into the
+first convolution (ResNet-18's stem strides 4x at once), its receptive field spans the largest
+shape, and its grid positions start as sinusoids (``init_positions``) so that attention can
+tell left from right from the first step. It is not the default: measured in
+``docs/benchmarks.md``, it learns colours, sizes and the number of shapes within ~400 steps,
+but still confuses square with circle and diamond with triangle after 1,000.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +26,71 @@ from torch import nn
 from seqkit.decoder import Decoder
 from seqkit.encoder import Encoder, Memory
 from seqkit.seq2seq import Seq2Seq, attention_penalty
+from seqkit.vision import Backbone, ImageGrid
+from seqkit_caption import frontend
 from seqkit_caption.config import CaptionConfig
 
-__all__ = ["CaptionModel", "attention_penalty", "build_model"]
+__all__ = ["SCENE_CNN", "CaptionModel", "attention_penalty", "build_encoder", "build_model",
+           "init_positions", "scene_cnn"]
+
+SCENE_CNN = "scene_cnn"  # the backbone name of the built-in scenes' encoder
+
+
+def _conv(inputs: int, width: int, stride: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(inputs, width, 3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+
+
+def scene_cnn(widths: tuple[int, int, int] = (32, 64, 64)) -> Backbone:
+    """A fresh CNN for small drawings: ``(B, 3, H, W)`` -> ``(B, widths[-1], H/8, W/8)``.
+
+    Stages (names for ``cut_after`` and ``finetune_from``): ``stem`` folds each 2x2 pixel block
+    into 12 channels (no pixel is lost before the first convolution, yet it runs at half
+    resolution: 2.5x cheaper than a stride-1 stem), ``block1`` and ``block2`` (3x3, stride 2),
+    ``block3`` (3x3, stride 1 on the grid: the receptive field grows to 30 pixels, a whole
+    shape at 40x40). H and W must be multiples of 2.
+    """
+    if len(widths) != 3 or min(widths) < 1:
+        raise ValueError(f"scene_cnn takes 3 positive widths, not {widths}")
+    stages = [("stem", nn.PixelUnshuffle(2))]
+    inputs = 12
+    for i, (width, stride) in enumerate(zip(widths, (2, 2, 1)), start=1):
+        stages.append((f"block{i}", _conv(inputs, width, stride)))
+        inputs = width
+    return Backbone(stages, stages, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+
+
+def init_positions(grid: ImageGrid) -> None:
+    """Start the grid's position embeddings ``(1, S, F)`` as 2-D sinusoids of each cell's
+    column and row (a quarter of the channels each for sin and cos of the column, then of the
+    row; frequencies pi, 2 pi, ...), so that attention can tell left from right from the first
+    step instead of after the tiny random start has grown. They stay learnt."""
+    if grid.position is None:
+        return
+    rows, cols = grid.grid
+    width = grid.output_size
+    quarter = width // 4
+    col = torch.arange(cols, dtype=torch.float32).repeat(rows) / cols  # (S,)
+    row = torch.arange(rows, dtype=torch.float32).repeat_interleave(cols) / rows
+    angles = math.pi * torch.arange(1, quarter + 1, dtype=torch.float32)  # (F/4,)
+    table = torch.zeros(rows * cols, width)
+    table[:, :4 * quarter] = torch.cat([torch.sin(col[:, None] * angles),
+                                        torch.cos(col[:, None] * angles),
+                                        torch.sin(row[:, None] * angles),
+                                        torch.cos(row[:, None] * angles)], dim=1)
+    with torch.no_grad():
+        grid.position.copy_(table.unsqueeze(0))
+
+
+def build_encoder(config: CaptionConfig, hf_config=None, load_weights: bool = True) -> Encoder:
+    """The caption encoder: ``scene_cnn`` (fresh, never downloaded) under the core
+    ``ImageGrid``, or any other backbone through ``seqkit_caption.frontend``."""
+    if config.backbone != SCENE_CNN:
+        return frontend.build_encoder(config, hf_config, load_weights)
+    grid = ImageGrid(scene_cnn(), config.image_size, config.feature_size, config.cut_after,
+                     config.finetune_from, config.grid_positions)
+    init_positions(grid)
+    return Encoder(grid, grid.output_size, hidden_size=0)
 
 
 class CaptionModel(Seq2Seq):

@@ -14,7 +14,6 @@ from seqkit.vision import hf_config, is_hf
 from seqkit_caption import model as captioner
 from seqkit_caption.config import CaptionConfig
 from seqkit_caption.data import CaptionAssets, prepare
-from seqkit_caption.frontend import build_encoder
 from seqkit_caption.inference import PredictOptions, predict
 from seqkit_caption.metrics import bleu, caption_metrics, cider_d, exact_match
 
@@ -24,7 +23,8 @@ CALIBRATION_BATCHES = 8  # training batches that re-estimate batch-norm statisti
 
 def build_model(config: CaptionConfig, assets: CaptionAssets) -> captioner.CaptionModel:
     """Encoder (backbone grid) + attending decoder, sized by the vocabulary and the bank."""
-    encoder = build_encoder(config, assets.hf_config, load_weights=not assets.from_run)
+    encoder = captioner.build_encoder(config, assets.hf_config,
+                                      load_weights=not assets.from_run)
     tok = assets.tokenizer
     special = {"bos": tok.bos_id, "eos": tok.eos_id, "pad": tok.pad_id}
     return captioner.build_model(config, encoder, tok.vocab_size, special,

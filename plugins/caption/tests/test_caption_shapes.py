@@ -125,3 +125,22 @@ def test_target_batch_pads_after_eos():
     tgt, lengths = target_batch([[5, 6], [], [7]], SPECIAL["bos"], SPECIAL["eos"], SPECIAL["pad"])
     assert tgt.tolist() == [[2, 5, 6, 3], [2, 3, 0, 0], [2, 7, 3, 0]]
     assert lengths.tolist() == [4, 2, 3]
+
+
+def test_scene_cnn_grid_and_its_sinusoidal_positions():
+    from seqkit_caption import CaptionConfig
+
+    config = CaptionConfig(backbone=captioner.SCENE_CNN, cut_after="", image_size=56,
+                           feature_size=FEATURES)
+    encoder = captioner.build_encoder(config)
+    assert encoder.frontend.grid == (7, 7)  # 56 -> 28 (2x2 blocks folded) -> 14 -> 7 -> 7
+    memory = encoder(images(size=56))
+    assert memory.features.shape == (B, 49, FEATURES)
+    position = encoder.frontend.position[0]  # (S, F): F/4 = 3 channels each of sin/cos
+    assert torch.allclose(position[1, 0], torch.sin(torch.tensor(math.pi / 7)))  # column 1
+    assert torch.allclose(position[7, 6], torch.sin(torch.tensor(math.pi / 7)))  # row 1
+    assert torch.allclose(position[7, :6], position[0, :6])  # same column, same first half
+    assert position[:, 12].abs().sum() == 0  # the 13th channel (F % 4) starts at zero
+    cut = CaptionConfig(backbone=captioner.SCENE_CNN, cut_after="block2", image_size=56,
+                        feature_size=0)
+    assert captioner.build_encoder(cut).output_size == 64
