@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile seqkit's model (default: LMConfig's default)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both sides (default: LMConfig's; 0: fit()'s choice)")
+                        help="torch threads for both sides (default: LMConfig's; 0: as fit())")
     parser.add_argument("--block", type=int, default=25,
                         help="alternate the two sides every N steps, so that load from other "
                              "processes slows both alike")

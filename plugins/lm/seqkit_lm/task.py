@@ -61,7 +61,7 @@ class GenerateOptions:
     max_new: int = bounded(50, ">= 0")  # tokens to generate
     temperature: float = bounded(1.0, ">= 0")  # <1 sharper, >1 more random, 0 greedy
     top_k: int = bounded(0, ">= 0")  # sample among the k most likely tokens only (0: all)
-    top_p: float = bounded(1.0, "(0, 1]")  # sample from the smallest set with this much probability (nucleus)
+    top_p: float = bounded(1.0, "(0, 1]")  # sample from the smallest set this likely (nucleus)
     seed: int = bounded(0, ">= 0")  # random seed of the sampler
 
 
