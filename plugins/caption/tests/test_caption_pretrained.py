@@ -177,3 +177,15 @@ def test_a_frozen_local_hugging_face_model_is_cached_too(tiny_hf_resnet, tiny_co
     again, _ = frontend(images)
     assert len(frontend.body.cache) == 3
     torch.testing.assert_close(again, first, atol=2e-2, rtol=1e-2)
+
+
+def test_finetuning_the_last_stages_caches_only_the_frozen_ones():
+    from seqkit_caption.frontend import build_encoder
+
+    config = CaptionConfig(backbone="efficientnet_lite0", pretrained=False, cut_after="",
+                           finetune_from="blocks.6", image_size=33, feature_size=9)
+    body = build_encoder(config).frontend.body
+    assert body.prefix == 7  # stem, blocks.0 ... blocks.5
+    trainable = [name for name, stage in body.named_children()
+                 if any(p.requires_grad for p in stage.parameters())]
+    assert trainable == ["blocks_6", "head"]
