@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from _common import emit, log
+from _common import emit, log, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,33 @@ def load_properties(examples: int):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def fuzz_predict() -> float:
+    """``seqkit predict`` on a tiny trained LM with random prompts and options (the property of
+    ``tests/test_fuzz_predict.py``; it stops at the first failure). Returns its seconds."""
+    import dataclasses
+    import tempfile
+
+    from seqkit.data import Source
+    from seqkit.jobs import train
+    from seqkit.task import get_task
+
+    spec = importlib.util.spec_from_file_location("fuzz_predict",
+                                                  ROOT / "tests" / "test_fuzz_predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    task = get_task("lm")
+    config = task.config()
+    config = dataclasses.replace(config, embed_size=13, hidden_size=17, num_layers=1,
+                                 train=dataclasses.replace(config.train, max_steps=20,
+                                                           threads=1, bf16=False))
+    with tempfile.TemporaryDirectory() as tmp:
+        train(task, config, Source("builtin"), Path(tmp) / "run", quiet=True)
+        begun = time.perf_counter()
+        module.test_lm_predict_takes_any_prompt_and_options(Path(tmp) / "run")
+        log("test_lm_predict_takes_any_prompt_and_options: passed")
+        return round(time.perf_counter() - begun, 1)
 
 
 def main() -> None:
@@ -48,7 +75,9 @@ def main() -> None:
     load_start = os.getloadavg()
     started = time.perf_counter()
     seconds = {}
-    for name in sorted(n for n in dir(module) if n.startswith("test_") and args.only in n):
+    properties = [n for n in dir(module) if n.startswith("test_") and not n.startswith(
+        "test_found_") and args.only in n]  # test_found_*: single reproducers, not properties
+    for name in sorted(properties):
         test = getattr(module, name)
         begun = time.perf_counter()
         if name == "test_video_files":  # takes its clip from a fixture
@@ -57,13 +86,15 @@ def main() -> None:
             test()
         seconds[name] = round(time.perf_counter() - begun, 1)
         log(f"{name}: {seconds[name]} s")
+    if "predict" in args.only or not args.only:
+        seconds["test_lm_predict_takes_any_prompt_and_options"] = fuzz_predict()
     table: dict = defaultdict(dict)
     for (loader, outcome), count in sorted(module.OUTCOMES.items()):
         if count:
             table[loader][outcome] = count
     emit({"benchmark": "fuzz_long", "examples_per_property": args.examples, "outcomes": table,
           "seconds_per_property": seconds, "wall_s": round(time.perf_counter() - started, 1),
-          "load_start": load_start, "load_end": os.getloadavg()})
+          "load_start": load_start, "load_end": os.getloadavg(), "machine": machine_info()})
 
 
 if __name__ == "__main__":

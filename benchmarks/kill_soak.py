@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, log
+from _common import emit, log, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def main() -> None:
           "identical": sum(t["identical"] for t in trials), "of": len(trials),
           "killed": sum(t["killed"] for t in trials), "wall_s": round(time.perf_counter() -
                                                                        started, 1),
-          "load_start": load_start, "load_end": os.getloadavg()})
+          "load_start": load_start, "load_end": os.getloadavg(), "machine": machine_info()})
 
 
 if __name__ == "__main__":

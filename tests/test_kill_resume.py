@@ -3,8 +3,9 @@ its swap, or at a random time. Every trial either resumes to weights bit-identic
 uninterrupted run, or is refused in one clear line and then trains afresh in the same folder.
 
 The suite kills twice inside a checkpoint write; ``benchmarks/kill_soak.py`` runs ten trials at
-random points and times (during start-up, while training, inside checkpoint writes). The killed run is a separate process (``KILLER`` below), which kills
-itself with SIGKILL at the chosen point, so the point is exact.
+random points and times (during start-up, while training, inside checkpoint writes). The killed
+run is a separate process (``KILLER`` below), which kills itself with SIGKILL at the chosen
+point, so the point is exact.
 """
 from __future__ import annotations
 
