@@ -39,10 +39,10 @@ def _key(row: torch.Tensor) -> bytes:
 class CachedBody(nn.Sequential):
     """``nn.Sequential`` over a body's stages that caches the output of its frozen prefix.
 
-    ``capacity``: most inputs kept (0: no caching). Inputs are added in training mode only (a
-    demo or ``predict`` grows no memory); evaluation reads what training kept. The cache is a
-    plain dict, not a buffer: it never enters a checkpoint. It is valid while the prefix stays frozen, which
-    ``frozen_prefix`` decides once, here (freeze before wrapping).
+    ``capacity``: most inputs kept (0: no caching). Inputs are added in training mode only
+    (a demo or ``predict`` grows no memory); evaluation reads what training kept. The cache is
+    a plain dict, not a buffer: it never enters a checkpoint. It is valid while the prefix
+    stays frozen, which ``frozen_prefix`` decides once, here (freeze before wrapping).
     """
 
     def __init__(self, body: nn.Sequential, capacity: int):

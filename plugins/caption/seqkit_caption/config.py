@@ -37,8 +37,8 @@ class CaptionConfig:
     pretrained: bool = False  # start from the backbone's pretrained weights (downloaded once)
     cut_after: str = "layer3"  # keep the backbone up to this stage (finer grid); "": up to pooling
     finetune_from: str = ""  # freeze the stages before this one; "": train all, "none": freeze all
-    photo_encoder: bool = True  # new runs on real images: pretrained EfficientNet-Lite0 where the encoder settings are left as is (seqkit_caption.pretrained)
-    cache_features: int = bounded(10000, ">= 0")  # images whose frozen-backbone output is kept in memory (float16)
+    photo_encoder: bool = True  # real images: pretrained EfficientNet-Lite0 (seqkit_caption.pretrained)
+    cache_features: int = bounded(10000, ">= 0")  # images whose frozen-backbone output is kept
     image_size: int = bounded(64, ">= 1")  # images are resized to image_size x image_size pixels
     feature_size: int = bounded(128, ">= 0")  # grid features are projected to this width (0: keep the backbone's)
     grid_positions: bool = True  # add a learnt embedding of each grid cell's position

@@ -43,7 +43,8 @@ def test_dog_photos_get_a_dog_class_in_the_top_five(lite0, caption_data):
     (0.61 here) fails with timm's symmetric-padding variant (0.51) or ImageNet's mean and std
     (0.42): both still guess dogs, less surely."""
     backbone = load_backbone("efficientnet_lite0", pretrained=False)
-    mean, std = torch.tensor(backbone.mean)[:, None, None], torch.tensor(backbone.std)[:, None, None]
+    mean = torch.tensor(backbone.mean)[:, None, None]
+    std = torch.tensor(backbone.std)[:, None, None]
     folder = caption_data / "flickr8k-subset" / "images"
     best = []
     for name in DOG_PHOTOS:
