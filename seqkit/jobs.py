@@ -74,16 +74,18 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
 
 
 def _never_saved(out: Path) -> bool:
-    """Whether a run stopped before saving anything but its initial weights: no checkpoint,
-    no final metrics, no validation in its log. (A finished run whose checkpoint was deleted
-    to save space has trained weights: it is not started over.)"""
+    """Whether a run stopped before its first checkpoint was complete: it has no checkpoint, no
+    final metrics, and at most one validation in its log (every validation is followed by a
+    checkpoint, so a kill can fall between the first one and its checkpoint; starting over
+    recomputes the same weights). A run whose checkpoint was deleted later, or a finished one,
+    is not started over: its trained weights are kept."""
     if has_checkpoint(out) or (out / METRICS).exists():
         return False
     try:
-        return not any(r.get("split") == "valid" for r in MetricsLog(out / "metrics.jsonl",
-                                                                     False).records())
+        records = MetricsLog(out / "metrics.jsonl", False).records()
     except SeqkitError:  # a damaged log: leave the decision to the user
         return False
+    return sum(r.get("split") == "valid" for r in records) <= 1
 
 
 def _say(quiet: bool, text: str) -> None:

@@ -126,15 +126,18 @@ def reference(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("point, nth", [("state", 2), ("swap", 3)])
+@pytest.mark.parametrize("point, nth, leftover, how", [
+    ("state", 2, "checkpoint.new", "resumed"),  # the second checkpoint's state.pt, half written
+    ("swap", 3, "checkpoint.old", "resumed"),  # between the renames of the third
+    ("weights", 3, "checkpoint.new", "started over"),  # inside the first (after a validation)
+])
 def test_a_run_killed_inside_a_checkpoint_write_resumes_to_the_same_weights(
-        reference, tmp_path, point, nth):
-    """Two subprocess runs of about 5 s each under load: the only way to test a SIGKILL."""
+        reference, tmp_path, point, nth, leftover, how):
+    """A subprocess run of about 5 s each under load: the only way to test a SIGKILL."""
     out = tmp_path / "run"
     assert killed_run(out, point, nth) == -9
-    leftovers = {"state": "checkpoint.new", "swap": "checkpoint.old"}[point]
-    assert (out / leftovers).is_dir()  # the kill really fell inside the write
-    assert finish(out) == "resumed"
+    assert (out / leftover).is_dir()  # the kill really fell inside the write
+    assert finish(out) == how
     assert same_weights(out, reference)
     assert not (out / "checkpoint.new").exists() and not (out / "checkpoint.old").exists()
 
