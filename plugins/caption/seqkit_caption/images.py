@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from seqkit.errors import SeqkitError
+from seqkit.errors import SeqkitError, brief
 
 ImageRef = Any  # str | Path | bytes | dict | Image.Image | np.ndarray | Callable[[], Image.Image]
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -76,8 +76,8 @@ def open_image(ref: ImageRef, max_pixels: int, name: str | None = None,
     except UnidentifiedImageError as err:
         raise SeqkitError(f"{label} is not an image that Pillow can read (not an image file, "
                           "an unknown format, or a broken header such as a zero size)") from err
-    except OSError as err:  # truncated or damaged data
-        raise SeqkitError(f"{label} is damaged or truncated: {err}") from err
+    except (OSError, ValueError, SyntaxError, TypeError) as err:  # truncated or damaged data
+        raise SeqkitError(f"{label} is damaged or truncated: {brief(err)}") from err
     if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn it upright
         image = ImageOps.exif_transpose(image)
     return to_rgb(image, label)
