@@ -42,9 +42,15 @@ def evaluate(model: Decoder, batches: Batches, config: LMConfig,
     """Loss in nats per token and perplexity over a whole split, carrying the state from chunk
     to chunk (the core's streaming loop), and the split's facts (floor perplexities)."""
     result = stream_evaluate(loss, model, batches)
-    metrics = {"loss": result["loss"], "ppl": math.exp(result["loss"]), "tokens": result["items"]}
+    metrics = {"loss": result["loss"], "ppl": perplexity(result["loss"]), "tokens": result["items"]}
     metrics.update({k: float(v) for k, v in batches.facts.items()})
     return metrics
+
+
+def perplexity(loss: float) -> float:
+    """``exp(loss)``, infinite (not an ``OverflowError``) for a loss past what a float holds,
+    as huge but finite weights can give."""
+    return math.exp(loss) if loss < math.log(sys.float_info.max) else math.inf
 
 
 def loss_floor(metrics: dict[str, float]) -> float | None:

@@ -138,3 +138,23 @@ def test_a_huge_single_line_is_tokenised_in_bounded_memory(level):
     chars, tokens, extra = map(int, done.stdout.split())
     assert tokens == (chars if level == "char" else 2_000_000 // 5 + 1)  # the words, one <eos>
     assert extra < 40 * chars, f"{extra / 2**20:.0f} MB beyond the text for {chars} characters"
+
+
+def test_a_loss_past_what_exp_holds_reports_infinite_perplexity(tiny_run):
+    """Huge but finite weights give a finite loss whose exp overflows: the perplexity is inf,
+    not an OverflowError (found by the fuzzing net)."""
+    import math
+
+    import torch
+
+    from seqkit.jobs import evaluate
+    from seqkit.rundir import load
+
+    run = load(tiny_run)
+    with torch.no_grad():
+        for param in run.model.parameters():
+            param.mul_(1e4)
+    data = run.task.prepare(run.config, Source("builtin"), run.assets)
+    metrics = evaluate(run.task, run.model, data.split("valid"), run.config, run.assets)
+    assert math.isfinite(metrics["loss"]) and metrics["loss"] > 710
+    assert metrics["ppl"] == math.inf
