@@ -63,6 +63,10 @@ def _open(path: Path | bytes, limits: Limits):
         container.close()
         raise SeqkitError(f"{_name(path)} has no video stream")
     stream = streams[0]
+    if stream.codec_context is None:  # a codec FFmpeg does not know
+        container.close()
+        raise SeqkitError(f"{_name(path)} has a video stream in a codec that cannot be decoded "
+                          "here; re-encode it, e.g. as H.264 mp4")
     side = max(stream.codec_context.width or 0, stream.codec_context.height or 0)
     seconds = (container.duration or 0) / 1_000_000  # av.time_base units
     problem = (f"is {stream.codec_context.width}x{stream.codec_context.height}, over the limit "
