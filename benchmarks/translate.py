@@ -93,13 +93,14 @@ def speed(run_dir: str, sentences: int, split_source: Source | None) -> dict:
     texts = data.split("valid").context.data.sources[:sentences]
     result = {"benchmark": "decoding speed", "run": run_dir, "sentences": len(texts),
               "load_start": load_average()}
-    for beam in (1, 5):
-        translate(run, texts[:64], beam=beam)  # warm-up
+    for beam, batch, scored in ((1, 64, True), (1, 64, False), (1, 256, False), (5, 64, True)):
+        translate(run, texts[:64], beam=beam, batch=batch)  # warm-up
         started = time.perf_counter()
-        translate(run, texts, beam=beam)
+        translate(run, texts, beam=beam, batch=batch, score=scored)
         seconds = time.perf_counter() - started
-        result[f"beam{beam}_sentences_per_s"] = len(texts) / seconds
-        log(f"beam {beam}: {len(texts) / seconds:.1f} sentences/s")
+        name = f"beam{beam}_batch{batch}" + ("" if scored else "_unscored")
+        result[f"{name}_sentences_per_s"] = len(texts) / seconds
+        log(f"{name}: {len(texts) / seconds:.1f} sentences/s")
     result["load_end"] = load_average()
     return {**result, **machine_info()}
 

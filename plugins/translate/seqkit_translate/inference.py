@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -77,10 +78,13 @@ def _settings(run: Run, beam: int | None, length_penalty: float | None) -> tuple
 
 @torch.no_grad()
 def translate(run: Run, texts: list[str], beam: int | None = None, nbest: int = 1,
-              length_penalty: float | None = None, attention: bool = False) -> list[Translation]:
-    """Translate ``texts`` in batches with beam search (``beam`` 1: greedy); keep ``nbest``
-    hypotheses each (``beam`` is raised to ``nbest`` if smaller), and with ``attention`` the
-    weights behind the best one."""
+              length_penalty: float | None = None, attention: bool = False,
+              batch: int = BATCH, score: bool = True) -> list[Translation]:
+    """Translate ``texts`` in batches of ``batch`` sentences (sorted by length) with beam
+    search (``beam`` 1: greedy); keep ``nbest`` hypotheses each (``beam`` is raised to
+    ``nbest`` if smaller), and with ``attention`` the weights behind the best one. Greedy
+    results are scored by one more teacher-forced pass; ``score=False`` skips it (their
+    score is then NaN)."""
     beam, alpha = _settings(run, beam, length_penalty)
     beam = max(beam, nbest)
     ids, read = source_ids(run, texts), cleaned(run, texts)
@@ -88,14 +92,15 @@ def translate(run: Run, texts: list[str], beam: int | None = None, nbest: int = 
     device = next(model.parameters()).device
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: list[Translation | None] = [None] * len(ids)
-    for start in range(0, len(order), BATCH):
-        rows = order[start: start + BATCH]
+    for start in range(0, len(order), batch):
+        rows = order[start: start + batch]
         src, lengths = pad([ids[i] for i in rows], src_tok.pad_id)
         memory = model.encode(src.to(device), lengths.to(device))
         steps = model.max_steps(lengths, run.config.max_ratio, run.config.max_length)
         if beam == 1:  # greedy search's fast path, scored afterwards in one pass
             best = model.generate(memory, 1, steps)
-            hyps = [[(b, s)] for b, s in zip(best, model.score(memory, best, alpha))]
+            values = model.score(memory, best, alpha) if score else [math.nan] * len(best)
+            hyps = [[(b, s)] for b, s in zip(best, values)]
         else:
             hyps = model.nbest(memory, beam, steps, alpha)
             best = [h[0][0] if h else [] for h in hyps]
@@ -125,7 +130,7 @@ def predict(run: Run, options: PredictOptions) -> str:
     line; with ``--nbest N``, N scored hypotheses under each input."""
     texts = [options.text] if options.text else read_stdin()
     results = translate(run, texts, options.beam or None, options.nbest,
-                        options.length_penalty)
+                        options.length_penalty, score=options.nbest > 1)
     unknown = sorted({u for r in results for u in r.unknown})
     if unknown:
         print(f"seqkit: warning: symbols not in the vocabulary were read as <unk>: "
