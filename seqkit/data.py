@@ -209,3 +209,16 @@ def holdout_indices(count: int, fractions: dict[str, float]) -> dict[str, list[i
             start += size
     out["train"] = sorted(order[start:])
     return out
+
+
+def inside_folder(name: str, where: str, what: str = "file") -> str:
+    """``name``, a path read from a data file (a caption CSV, an audio list), if it stays inside
+    the data folder: relative, without ``..`` and no drive, so a data file cannot make seqkit
+    read files elsewhere on the machine; otherwise a ``SeqkitError`` naming ``where``. Links
+    inside the folder are followed, so files kept elsewhere can be linked in."""
+    parts = Path(name.replace("\\", "/")).parts
+    if os.path.isabs(name) or ".." in parts or (parts and parts[0].endswith(":")):
+        raise SeqkitError(f"{where}: {what} '{name}' lies outside the data folder; paths must be "
+                          f"relative to it, without '..'. Copy or link the {what}s into the "
+                          "data folder")
+    return name

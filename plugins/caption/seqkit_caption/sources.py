@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from seqkit.data import Source, hf_splits, split_of
+from seqkit.data import Source, hf_splits, inside_folder, split_of
 from seqkit.errors import SeqkitError
 
 IMAGE_COLUMNS = ("image", "file_name", "filename", "image_path", "path", "img")
@@ -126,21 +125,8 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
         raise SeqkitError(f"cannot read {path}: {err}") from err
 
 
-def inside(name: str, where: str) -> str:
-    """``name``, an image path from a caption file, if it stays inside the data folder: a
-    relative path without ``..`` (so a caption file cannot make seqkit read files elsewhere on
-    the machine); otherwise a ``SeqkitError``. Links inside the folder are followed, so images
-    kept elsewhere can be linked in."""
-    parts = Path(name.replace("\\", "/")).parts
-    if os.path.isabs(name) or ".." in parts or (parts and parts[0].endswith(":")):
-        raise SeqkitError(f"{where}: image '{name}' lies outside the data folder; image paths "
-                          "must be relative to it, without '..'. Copy or link the images into "
-                          "the data folder")
-    return name
-
-
 def _find_image(name: str, folders: list[Path], where: str) -> Path | None:
-    inside(name, where)
+    inside_folder(name, where, "image")
     for folder in folders:
         candidate = folder / name
         if candidate.is_file():

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqkit.data import Source, split_of
-from seqkit.errors import SeqkitError
+from seqkit.data import Source, inside_folder, split_of
+from seqkit.errors import SeqkitError, brief
 from seqkit_speech.audio import audio_info, resample
 from seqkit_speech.config import SpeechConfig
 from seqkit_speech.synth import DIGITS, SYNTH_RATE, synth_split
@@ -165,12 +165,19 @@ def read_table(table: Path) -> list[Clip]:
         where = f"{table}:{line}"
         if len(row) <= max(path_col, text_col):
             raise SeqkitError(f"{where}: expected path{delimiter}text, got {row}")
-        audio = table.parent / row[path_col].strip()
-        if not audio.is_file():
+        audio = table.parent / inside_folder(row[path_col].strip(), where, "recording")
+        if not _is_file(audio, where):
             raise SeqkitError(f"{where}: {audio} does not exist; fix the path (relative to "
                               f"{table.parent}) or remove the row")
         clips.append(file_clip(audio, row[text_col].strip(), f"{audio} ({where})"))
     return clips
+
+
+def _is_file(path: Path, where: str) -> bool:
+    try:
+        return path.is_file()
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise SeqkitError(f"{where}: cannot use the path '{path}': {brief(err)}") from err
 
 
 def tables(folder: Path, config: SpeechConfig) -> dict[str, list[Clip]] | None:

@@ -107,6 +107,20 @@ def test_csv_row_naming_a_missing_file_reports_file_and_line(tmp_path, save_audi
         read_clips(tiny_config(), folder(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["../secret.wav", "/abs/secret.wav", "clips/../../secret.wav"])
+def test_recordings_named_outside_the_data_folder_are_refused(tmp_path, save_audio, tiny_config,
+                                                              name):
+    """A downloaded list cannot make seqkit read audio elsewhere on the disk, even where the
+    file exists; a subfolder is inside."""
+    data = tmp_path / "data"
+    save_audio(tmp_path / "secret.wav")
+    save_audio(data / "clips" / "ok.wav")
+    target = str(tmp_path / "secret.wav") if name.startswith("/") else name
+    (data / "data.csv").write_text(f"path,text\nclips/ok.wav,one\n{target},two\n")
+    with pytest.raises(SeqkitError, match=r"data.csv:3: recording '.*secret.wav' lies outside"):
+        read_clips(tiny_config(), folder(data))
+
+
 def test_a_folder_of_something_else_is_explained(tmp_path, tiny_config):
     (tmp_path / "readme.txt").write_text("hi")
     with pytest.raises(SeqkitError, match="not a speech data folder"):
