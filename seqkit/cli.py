@@ -65,10 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                                           "object of metrics.")
     evaluate.add_argument("run", help="run dir")
     evaluate.add_argument("--data", help="built-in data (default), a folder, or hf:NAME[:CONFIG]")
-    evaluate.add_argument("--split", choices=["valid", "test", "all", "whole"],
-                          help="default: test when the data has it, else valid; all: each split "
-                               "(prefixed); whole: every example of --data as one set, whatever "
-                               "its file names say")
+    evaluate.add_argument("--split", metavar="SPLIT",
+                          help="valid, test, any other split the data has (e.g. a named test "
+                               "set); default: test when the data has it, else valid; all: each "
+                               "split (prefixed); whole: every example of --data as one set, "
+                               "whatever its file names say")
     predict = sub.add_parser("predict", allow_abbrev=False, add_help=False,
                              help="run a trained model on your input",
                              description="Run a trained model; 'seqkit predict RUN --help' lists "
