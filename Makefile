@@ -66,6 +66,11 @@ bench: setup
 	$(BIN)/python benchmarks/video_builtin.py
 	$(BIN)/python benchmarks/video_throughput.py
 	$(BIN)/python benchmarks/video_memory.py
+	$(BIN)/python benchmarks/translate.py g2p
+	$(BIN)/python benchmarks/translate.py multi30k
+	$(BIN)/python benchmarks/translate_throughput.py
+	$(BIN)/python benchmarks/fuzz_long.py
+	$(BIN)/python benchmarks/kill_soak.py
 
 clean:
 	rm -rf $(VENV) runs
