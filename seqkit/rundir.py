@@ -58,6 +58,16 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
+def read_metrics(folder: str | Path) -> dict:
+    """A run's final metrics (``metrics.json``), or ``{}`` where it has none or the file is
+    damaged: metrics are a nicety (a demo header), never a reason to fail."""
+    try:
+        metrics = json.loads((Path(folder) / METRICS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module under DDP or ``torch.compile`` wrappers."""
     model = getattr(model, "module", model)

@@ -15,6 +15,7 @@ from seqkit.config import TrainConfig
 from seqkit.decoder import Decoder
 from seqkit.errors import SeqkitError
 from seqkit.optim import Schedule, build_optimizer
+from seqkit.rundir import read_metrics
 
 CPU = torch.device("cpu")
 
@@ -218,3 +219,13 @@ def test_resume_from_a_missing_or_damaged_checkpoint_is_one_clear_line(lm_run, t
                       str(settings), "--max-steps", "5"], capsys, needle)
     assert "weights_only" not in err
     assert {n: (run / n).read_bytes() for n in saved} == saved  # nothing lost
+
+
+@pytest.mark.parametrize("content", [None, b"\x00\xff binary", b"[1, 2]", b'{"test_ppl": 4.5'])
+def test_read_metrics_is_empty_for_a_missing_or_damaged_file(tmp_path, content):
+    """A demo header reads a run's metrics: a run without a sound metrics.json still demos."""
+    if content is not None:
+        (tmp_path / "metrics.json").write_bytes(content)
+    assert read_metrics(tmp_path) == {}
+    (tmp_path / "metrics.json").write_text('{"test_ppl": 4.5}')
+    assert read_metrics(tmp_path) == {"test_ppl": 4.5}

@@ -8,7 +8,6 @@ module stays cheap and works without the ``demo`` extra.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import tempfile
 from functools import partial
@@ -18,7 +17,7 @@ from PIL import Image
 
 from seqkit.demo import shows_errors
 from seqkit.errors import SeqkitError
-from seqkit.rundir import METRICS, Run, read_config
+from seqkit.rundir import Run, read_config, read_metrics
 from seqkit_caption.images import open_image
 from seqkit_caption.inference import caption_image
 from seqkit_caption.scenes import example_scenes
@@ -145,10 +144,7 @@ def _header(run: Run, photos: bool = False) -> str:
              f"a {run.model.grid[0]}x{run.model.grid[1]} attention grid. Upload an image (or "
              f"pick one of {examples}) and press **Caption**. Each image in the grid is one "
              "generated word: bright where the word looked, dim elsewhere."]
-    try:
-        metrics = json.loads((run.path / METRICS).read_text())
-    except (OSError, ValueError):
-        metrics = {}  # metrics are a nicety: a run dir without them still demos
+    metrics = read_metrics(run.path)  # {} for a run without them: it still demos
     scores = metrics_line(metrics)
     return "\n\n".join(lines + ([scores] if scores else []))
 

@@ -5,12 +5,11 @@ so importing this module stays cheap and works without the ``demo`` extra.
 """
 from __future__ import annotations
 
-import json
 import math
 from functools import partial
 
 from seqkit.demo import shows_errors
-from seqkit.rundir import METRICS, Run
+from seqkit.rundir import Run, read_metrics
 from seqkit.tokenizers import UNK
 from seqkit_lm.config import Level
 from seqkit_lm.generate import generate, next_token_probs
@@ -87,10 +86,7 @@ def _header(run: Run) -> str:
     lines = [f"# seqkit · {run.task.name}: {run.task.description}",
              f"Run dir: `{run.path}`. Type a prompt and press **Generate**: the model continues "
              "it, and the chart shows its odds for the next token after the prompt."]
-    try:
-        metrics = json.loads((run.path / METRICS).read_text())
-    except (OSError, ValueError):
-        metrics = {}  # metrics are a nicety: a run dir without them still demos
+    metrics = read_metrics(run.path)  # {} for a run without them: it still demos
     ppl, floor = metrics.get("test_ppl"), metrics.get("test_floor_ppl")
     if isinstance(ppl, (int, float)):
         lines.append(f"Test perplexity **{ppl:.2f}**" + (

@@ -7,7 +7,6 @@ final one when you stop. gradio is imported only inside the functions that need 
 """
 from __future__ import annotations
 
-import json
 from functools import partial
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 
 from seqkit.demo import shows_errors
 from seqkit.errors import SeqkitError
-from seqkit.rundir import METRICS, Run
+from seqkit.rundir import Run, read_metrics
 from seqkit_speech.inference import Recognizer, Transcript, transcribe
 
 API_NAME = "transcribe"  # the upload endpoint: ``client.predict(file, api_name="/transcribe")``
@@ -103,10 +102,7 @@ def _header(run: Run) -> str:
              f"Run dir: `{run.path}` ({'streams' if run.model.can_stream else 'offline'} "
              f"model, {run.config.sample_rate} Hz). Upload a recording, or speak into the "
              "microphone."]
-    try:
-        metrics = json.loads((run.path / METRICS).read_text())
-    except (OSError, ValueError):
-        metrics = {}
+    metrics = read_metrics(run.path)  # {} for a run without them: it still demos
     scores = [f"{name} **{metrics[key]:.1%}**" for key, name in
               (("test_accuracy", "accuracy"), ("test_wer", "WER"), ("test_cer", "CER"))
               if isinstance(metrics.get(key), (int, float))]

@@ -4,14 +4,13 @@ tokens across, target tokens down). gradio is imported only inside ``build_demo`
 """
 from __future__ import annotations
 
-import json
 from functools import partial
 
 import numpy as np
 from PIL import Image
 
 from seqkit.demo import shows_errors
-from seqkit.rundir import METRICS, Run
+from seqkit.rundir import Run, read_metrics
 from seqkit_translate.inference import Translation, translate
 
 API_NAME = "translate"  # ``client.predict(text, beam, api_name="/translate")``
@@ -64,10 +63,7 @@ def _header(run: Run) -> str:
     lines = [f"# seqkit · {run.task.name}: {run.task.description}",
              f"Run dir: `{run.path}`. Type a sentence and translate it; the heatmap shows "
              "where each output token looked."]
-    try:
-        metrics = json.loads((run.path / METRICS).read_text())
-    except (OSError, ValueError):
-        metrics = {}
+    metrics = read_metrics(run.path)  # {} for a run without them: it still demos
     scores = [f"{name} **{metrics[key]:.3g}**" for key, name in
               (("test_bleu", "BLEU"), ("test_chrf", "chrF"), ("test_wer", "WER"),
                ("test_per", "PER"), ("test_exact_match", "exact match"))

@@ -8,14 +8,13 @@ imported only inside the functions that need them.
 from __future__ import annotations
 
 import colorsys
-import json
 from functools import partial
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from seqkit.demo import shows_errors
-from seqkit.rundir import METRICS, Run
+from seqkit.rundir import Run, read_metrics
 from seqkit_video.inference import Tagging, builtin_clip, tag_frames, tag_video
 
 API_NAME = "tag"  # the endpoint gradio_client calls: ``client.predict(..., api_name=...)``
@@ -97,10 +96,7 @@ def _header(run: Run) -> str:
              f"Run dir: `{run.path}`. Upload a video (mp4, webm, avi, mkv) or pick a built-in "
              "test clip (its shapes wear colours training never showed on them), then press "
              "**Tag**. Smoothing (Viterbi) removes one-frame flickers."]
-    try:
-        metrics = json.loads((run.path / METRICS).read_text())
-    except (OSError, ValueError):
-        metrics = {}
+    metrics = read_metrics(run.path)  # {} for a run without them: it still demos
     if isinstance(metrics.get("test_frame_accuracy"), (int, float)):
         lines.append(f"On the test split: frame accuracy **{metrics['test_frame_accuracy']:.1%}**"
                      f", F1@50 **{metrics.get('test_f1_50', 0):.1f}**.")
