@@ -146,18 +146,24 @@ class Seq2Seq(nn.Module):
         return self.loss_terms(self.encode(batch.src, batch.src_lengths), batch.tgt,
                                batch.owner)
 
-    @torch.no_grad()
-    def generate(self, memory: Memory, beam: int = 1, max_len: int = 50,
-                 length_penalty: float = 1.0) -> list[list[int]]:
-        """The best target of each memory row, as ids without ``<bos>``/``<eos>``, at most
-        ``max_len`` of them: greedy search for ``beam`` 1, else beam search (the memory is
-        expanded once per beam, never reordered)."""
+    def search_start(self, memory: Memory, beam: int) -> tuple[DecoderState, Memory, Tensor]:
+        """What a search over ``memory`` starts from: the decoder's first state, the memory
+        prepared for attention (without its encoder state), and ``<bos>`` per row ``(B,)``."""
         if beam < 1:
             raise ValueError(f"beam must be >= 1, got {beam}")
         state = self.start(memory)
         memory = self.decoder.prepare(dataclasses.replace(memory, state=None))
         start = torch.full((memory.features.size(0),), self.bos_id, dtype=torch.long,
                            device=memory.features.device)
+        return state, memory, start
+
+    @torch.no_grad()
+    def generate(self, memory: Memory, beam: int = 1, max_len: int = 50,
+                 length_penalty: float = 1.0) -> list[list[int]]:
+        """The best target of each memory row, as ids without ``<bos>``/``<eos>``, at most
+        ``max_len`` of them: greedy search for ``beam`` 1, else beam search (the memory is
+        expanded once per beam, never reordered)."""
+        state, memory, start = self.search_start(memory, beam)
         if beam > 1:
             rows = beam_best(self.decoder.step, state, start, self.eos_id, beam, max_len + 1,
                              length_penalty, memory=memory)

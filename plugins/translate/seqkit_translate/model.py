@@ -8,8 +8,6 @@ memory as wide as the decoder).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import Tensor, nn
 
@@ -50,12 +48,7 @@ class TranslateModel(Seq2Seq):
         """Up to ``beam`` hypotheses per memory row, best first, each ``(ids, score)`` with
         the score the summed log-probability over the GNMT length penalty. Beam 1 is greedy
         search (its score is reported the same way)."""
-        if beam < 1:
-            raise ValueError(f"beam must be >= 1, got {beam}")
-        state = self.start(memory)
-        memory = self.decoder.prepare(dataclasses.replace(memory, state=None))
-        start = torch.full((memory.features.size(0),), self.bos_id, dtype=torch.long,
-                           device=memory.features.device)
+        state, memory, start = self.search_start(memory, beam)
         return beam_search(self.decoder.step, state, start, self.eos_id, beam, max_len + 1,
                            length_penalty, memory=memory)
 
