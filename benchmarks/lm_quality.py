@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, emit, log, machine_info  # noqa: E402
+from seqkit.threads import choose_threads  # noqa: E402
 
 
 def override_flags(settings: list[str]) -> list[str]:
@@ -67,8 +68,8 @@ def main() -> None:
                   best_valid_loss=metrics["best_valid_loss"], max_time=args.max_time,
                   config_file=args.config, overrides=args.set, out=str(out), config=config,
                   **machine_info())
-    # the training ran in the CLI's process, with the config's thread count
-    result["torch_threads"] = config["train"]["threads"] or result["torch_threads"]
+    # the training ran in the CLI's process, at the count its config chose (0: the thread rule)
+    result["torch_threads"] = choose_threads(config["train"]["threads"])
     if not math.isfinite(metrics["best_valid_loss"]):
         log("no validation finished inside the time budget")
     emit(result)
