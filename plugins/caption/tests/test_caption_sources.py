@@ -2,6 +2,7 @@
 splits by image; and clear errors naming the file and line of bad rows."""
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -237,3 +238,16 @@ def test_non_string_captions_in_json_lines_are_read_as_text(tmp_path, save_image
     save_image(tmp_path / "a.png")
     (tmp_path / "c.jsonl").write_text('{"image": "a.png", "caption": 5}\n')
     assert read_folder(tmp_path)[None].captions == [["5"]]
+
+
+def test_batch_norm_statistics_are_reestimated_on_the_whole_bank(tiny_config, monkeypatch):
+    task = importlib.import_module("seqkit_caption.task")  # the module, not the Task
+    config = tiny_config(scenes={"train_images": 300}, train_cfg={"batch_size": 16},
+                         baseline_images=300)
+    data = prepare(config, Source("builtin"), None)
+    model = task.build_model(config, data.assets)
+    seen = []
+    monkeypatch.setattr(model, "recalibrate_norms",
+                        lambda batches: seen.extend(len(images) for images in batches))
+    task.evaluate(model, data.split("valid"), config, data.assets)
+    assert sum(seen) == 300  # every bank image, not the first few batches of them
