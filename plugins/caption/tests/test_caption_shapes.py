@@ -133,7 +133,10 @@ def test_scene_cnn_grid_and_its_sinusoidal_positions():
     config = CaptionConfig(backbone=captioner.SCENE_CNN, cut_after="", image_size=56,
                            feature_size=FEATURES)
     encoder = captioner.build_encoder(config)
-    assert encoder.frontend.grid == (7, 7)  # 56 -> 28 (2x2 blocks folded) -> 14 -> 7 -> 7
+    assert encoder.frontend.grid == (7, 7)  # 56 -> 28 -> 14 -> 7 (three 2x2 max pools)
+    body = encoder.frontend.body
+    assert [type(block[-1]).__name__ for block in body] == ["MaxPool2d"] * 3 + ["ReLU"]
+    assert body[0][0].stride == (1, 1)  # the first convolution sees every pixel
     memory = encoder(images(size=56))
     assert memory.features.shape == (B, 49, FEATURES)
     position = encoder.frontend.position[0]  # (S, F): F/4 = 3 channels each of sin/cos
@@ -143,4 +146,5 @@ def test_scene_cnn_grid_and_its_sinusoidal_positions():
     assert position[:, 12].abs().sum() == 0  # the 13th channel (F % 4) starts at zero
     cut = CaptionConfig(backbone=captioner.SCENE_CNN, cut_after="block2", image_size=56,
                         feature_size=0)
-    assert captioner.build_encoder(cut).output_size == 64
+    assert captioner.build_encoder(cut).output_size == 32
+    assert captioner.build_encoder(cut).frontend.grid == (14, 14)
