@@ -40,7 +40,8 @@ def tiny_config() -> CaptionConfig:
     captions of real words (their accuracy does not matter here)."""
     scenes = SceneConfig(train_images=400, valid_images=9, test_images=7, canvas=32,
                          max_shapes=2, colours=3, kinds=3)
-    config = CaptionConfig(cut_after="layer2", image_size=32, feature_size=24, embed_size=16,
+    config = CaptionConfig(backbone="resnet18", cut_after="layer2", image_size=32,
+                           feature_size=24, embed_size=16,
                            hidden_size=40, attention_size=20, dropout=0.0, baseline_images=13,
                            max_length=12, scenes=scenes)
     return dataclasses.replace(config, train=dataclasses.replace(

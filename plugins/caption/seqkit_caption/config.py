@@ -33,9 +33,9 @@ class SceneConfig:
 class CaptionConfig:
     """Show, Attend and Tell: a CNN grid encoder and a gated Bahdanau-attention LSTM decoder."""
 
-    backbone: str = "resnet18"  # torchvision model name, or hf:ID / a local folder (Hugging Face)
+    backbone: str = "scene_cnn"  # scene_cnn, torchvision model name, hf:ID or Hugging Face folder
     pretrained: bool = False  # start from the backbone's pretrained weights (downloaded once)
-    cut_after: str = "layer3"  # keep the backbone up to this stage (finer grid); "": up to pooling
+    cut_after: str = ""  # keep the backbone up to this stage (a finer grid); "": up to pooling
     finetune_from: str = ""  # freeze the stages before this one; "": train all, "none": freeze all
     photo_encoder: bool = True  # real images: pretrained EfficientNet-Lite0 (seqkit_caption.pretrained)
     cache_features: int = bounded(10000, ">= 0")  # images whose frozen-backbone output is kept
@@ -49,8 +49,8 @@ class CaptionConfig:
     attention_size: int = bounded(128, ">= 1")  # width of the additive attention's hidden layer
     input_feeding: bool = False  # also feed the last attentional vector into the LSTM
     image_init: bool = True  # start the LSTM from the mean grid feature; False: from zeros
-    dropout: float = bounded(0.3, "[0, 1)")  # on word embeddings and before the output layer
-    attention_penalty: float = bounded(0.1, ">= 0")  # lambda of the doubly stochastic attention penalty
+    dropout: float = bounded(0.0, "[0, 1)")  # on word embeddings and before the output layer
+    attention_penalty: float = bounded(0.0, ">= 0")  # lambda of the doubly stochastic attention penalty
     min_count: int = bounded(1, ">= 1")  # words seen fewer times in training become <unk>
     max_length: int = bounded(24, ">= 1")  # most words in a generated caption
     beam: int = bounded(3, ">= 1")  # beam size when evaluating and predicting
@@ -61,7 +61,7 @@ class CaptionConfig:
     cache_images: int = bounded(20000, ">= 0")  # decoded, resized images kept in memory
     scenes: SceneConfig = field(default_factory=SceneConfig)  # the built-in data
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        batch_size=32, optimizer="adam", lr=2e-3, clip=5.0, schedule="cosine", warmup_steps=50,
+        batch_size=32, optimizer="adam", lr=5e-3, clip=5.0, schedule="cosine", warmup_steps=50,
         epochs=6, log_every=25, bf16=False))  # see seqkit.TrainConfig
 
     def check(self) -> None:

@@ -12,7 +12,8 @@ from seqkit_caption.frontend import build_encoder
 
 
 def encoder(**fields):
-    return build_encoder(CaptionConfig(**{"image_size": 45, "feature_size": 0, **fields}))
+    return build_encoder(CaptionConfig(**{"backbone": "resnet18", "image_size": 45,
+                                          "feature_size": 0, **fields}))
 
 
 @pytest.mark.parametrize("name, channels", [("mobilenet_v3_small", 576),

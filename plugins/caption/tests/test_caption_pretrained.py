@@ -16,7 +16,8 @@ from seqkit.vision import ImageGrid, load_backbone
 from seqkit.vision.cache import CachedBody, frozen_prefix
 from seqkit.vision.efficientnet import lite_model, timm_keys, weights_file
 from seqkit_caption import CaptionConfig
-from seqkit_caption.pretrained import PHOTO_ENCODER, photo_settings
+from seqkit_caption.pretrained import (PHOTO_ENCODER, REAL_IMAGES, photo_settings,
+                                       real_image_settings, use_photo_encoder)
 
 DOGS = range(151, 269)  # ImageNet classes 151..268 are dog breeds
 DOG_PHOTOS = ("2058124718_89822bc96e.jpg", "2054869561_ff723e9eab.jpg",
@@ -125,6 +126,17 @@ def test_photo_encoder_applies_to_new_runs_on_real_images_only(tiny_config):
     assert "finetune_from" not in tuned and tuned["backbone"] == "efficientnet_lite0"
 
 
+def test_real_images_train_with_dropout_and_the_attention_penalty(tiny_config):
+    folder = Source("folder", path="photos")
+    assert real_image_settings(CaptionConfig(), Source("builtin")) == {}
+    assert real_image_settings(CaptionConfig(), folder) == REAL_IMAGES
+    chosen = CaptionConfig(dropout=0.5, photo_encoder=False)
+    assert real_image_settings(chosen, folder) == {"attention_penalty": 0.1, "train.lr": 2e-3}
+    config = CaptionConfig()
+    use_photo_encoder(config, folder)
+    assert (config.dropout, config.attention_penalty, config.train.lr) == (0.3, 0.1, 2e-3)
+
+
 @pytest.fixture
 def colour_folder(tmp_path, save_image):
     """30 noisy one-colour photos, ten each of red, green and blue, captioned by colour."""
@@ -149,10 +161,10 @@ def test_a_photo_run_learns_with_the_frozen_pretrained_encoder_and_demos(colour_
     from seqkit_caption.demo import _header, photo_examples
 
     config = CaptionConfig(image_size=65, feature_size=24, embed_size=16, hidden_size=40,
-                           attention_size=20, dropout=0.0, baseline_images=13, max_length=6,
-                           valid_fraction=0.2, test_fraction=0.2)
+                           attention_size=20, dropout=0.05, baseline_images=13, max_length=6,
+                           valid_fraction=0.2, test_fraction=0.2)  # not the defaults: chosen
     config.train = dataclasses.replace(config.train, batch_size=4, epochs=20, threads=1,
-                                       warmup_steps=0, lr=5e-3, log_every=10)
+                                       warmup_steps=0, lr=4e-3, log_every=10)
     source = Source("folder", path=colour_folder)
     metrics = train(task, config, source, tmp_path / "run", quiet=True)
     assert metrics["test_loss"] < 1.0  # from ln(9) = 2.2 untrained

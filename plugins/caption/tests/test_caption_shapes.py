@@ -18,9 +18,9 @@ SPECIAL = {"bos": 2, "eos": 3, "pad": 0}
 def build(**fields):
     from seqkit_caption import CaptionConfig
 
-    config = CaptionConfig(cut_after="layer2", image_size=37, feature_size=FEATURES,
-                           embed_size=9, hidden_size=17, attention_size=5, dropout=0.0,
-                           **fields)
+    config = CaptionConfig(**{"backbone": "resnet18", "cut_after": "layer2", "image_size": 37,
+                              "feature_size": FEATURES, "embed_size": 9, "hidden_size": 17,
+                              "attention_size": 5, "attention_penalty": 0.1, **fields})
     torch.manual_seed(0)
     return captioner.build_model(config, build_encoder(config), V, SPECIAL, bank_size=5).eval()
 
