@@ -56,12 +56,13 @@ def real_image_settings(config: CaptionConfig, source: Source) -> dict:
         return {}
     default = CaptionConfig()
     return {name: value for name, value in REAL_IMAGES.items()
-            if _get(config, name) == _get(default, name)}
+            if getattr(*_field(config, name)) == getattr(*_field(default, name))}
 
 
-def _get(config: CaptionConfig, name: str):
+def _field(config: CaptionConfig, name: str) -> tuple[object, str]:
+    """``"train.lr"`` -> ``(config.train, "lr")``; ``"dropout"`` -> ``(config, "dropout")``."""
     section, _, field = name.rpartition(".")
-    return getattr(getattr(config, section) if section else config, field)
+    return (getattr(config, section) if section else config), field
 
 
 def use_photo_encoder(config: CaptionConfig, source: Source) -> CaptionConfig:
@@ -72,8 +73,7 @@ def use_photo_encoder(config: CaptionConfig, source: Source) -> CaptionConfig:
 
     training = real_image_settings(config, source)
     for name, value in training.items():
-        section, _, field = name.rpartition(".")
-        setattr(getattr(config, section) if section else config, field, value)
+        setattr(*_field(config, name), value)
     if training:
         _say("real images: " + ", ".join(f"{k}={v}" for k, v in training.items()) + " (the "
              "defaults suit the built-in scenes)")
