@@ -14,7 +14,6 @@ defaults, which are those of the built-in scenes.
 from __future__ import annotations
 
 import sys
-from dataclasses import fields
 
 from seqkit import dist
 from seqkit.data import Source
@@ -30,33 +29,36 @@ PHOTO_ENCODER = {"backbone": "efficientnet_lite0", "pretrained": True, "cut_afte
 REAL_IMAGES = {"dropout": 0.3, "attention_penalty": 0.1, "train.lr": 2e-3}
 
 
-def _defaults() -> dict:
-    return {f.name: getattr(CaptionConfig(), f.name) for f in fields(CaptionConfig)
-            if f.name in PHOTO_ENCODER}
-
-
 def photo_settings(config: CaptionConfig, source: Source) -> dict:
     """The settings the photo encoder would change in ``config`` for a new run on ``source``:
     none on the built-in scenes, with ``photo_encoder`` off, or when the backbone was chosen
     (``backbone``, ``pretrained`` or ``cut_after`` set); else those of ``PHOTO_ENCODER`` that
     the run left as they are (a chosen ``image_size`` or ``finetune_from`` stays)."""
-    defaults = _defaults()
-    chosen = any(getattr(config, name) != defaults[name]
-                 for name in ("backbone", "pretrained", "cut_after"))
+    changes = _left_as_is(config, PHOTO_ENCODER)
+    chosen = not {"backbone", "pretrained", "cut_after"} <= changes.keys()
     if source.kind == "builtin" or not config.photo_encoder or chosen:
         return {}
-    return {name: value for name, value in PHOTO_ENCODER.items()
-            if getattr(config, name) == defaults[name]}
+    return changes
 
 
 def real_image_settings(config: CaptionConfig, source: Source) -> dict:
     """The entries of ``REAL_IMAGES`` that a new run on ``source`` changes: none on the built-in
     scenes, else those the run left at their defaults."""
-    if source.kind == "builtin":
-        return {}
+    return {} if source.kind == "builtin" else _left_as_is(config, REAL_IMAGES)
+
+
+def _left_as_is(config: CaptionConfig, settings: dict) -> dict:
+    """The entries of ``settings`` (names; ``train.lr`` for a field of a section) whose field
+    ``config`` still holds at its default value. A value given that equals the default counts
+    as left as is: the config does not record what was given."""
     default = CaptionConfig()
-    return {name: value for name, value in REAL_IMAGES.items()
+    return {name: value for name, value in settings.items()
             if getattr(*_field(config, name)) == getattr(*_field(default, name))}
+
+
+def _apply(config: CaptionConfig, settings: dict) -> None:
+    for name, value in settings.items():
+        setattr(*_field(config, name), value)
 
 
 def _field(config: CaptionConfig, name: str) -> tuple[object, str]:
@@ -66,14 +68,13 @@ def _field(config: CaptionConfig, name: str) -> tuple[object, str]:
 
 
 def use_photo_encoder(config: CaptionConfig, source: Source) -> CaptionConfig:
-    """Apply ``photo_settings`` to ``config`` in place (a new run records them in its
-    ``config.json``) and say so; where the weights are not installed, say how to get them and
-    keep the settings as they are."""
+    """Apply ``real_image_settings`` and ``photo_settings`` to ``config`` in place (a new run
+    records them in its ``config.json``) and say so; where the photo encoder's weights are not
+    installed, say how to get them and keep the encoder settings as they are."""
     from seqkit.vision.efficientnet import weights_file
 
     training = real_image_settings(config, source)
-    for name, value in training.items():
-        setattr(*_field(config, name), value)
+    _apply(config, training)
     if training:
         _say("real images: " + ", ".join(f"{k}={v}" for k, v in training.items()) + " (the "
              "defaults suit the built-in scenes)")
@@ -85,8 +86,7 @@ def use_photo_encoder(config: CaptionConfig, source: Source) -> CaptionConfig:
     except SeqkitError as err:
         _say(f"note: not using the pretrained photo encoder: {err}")
         return config
-    for name, value in changes.items():
-        setattr(config, name, value)
+    _apply(config, changes)
     shown = ", ".join(f"{k}={v}" for k, v in changes.items())
     _say(f"real images: using the pretrained photo encoder ({shown}); --no-photo-encoder "
          "keeps your settings")
