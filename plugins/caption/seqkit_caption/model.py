@@ -48,7 +48,8 @@ def scene_cnn(widths: tuple[int, ...] = (16, 32, 64, 128)) -> Backbone:
     convolution each, the first three followed by 2x2 max pooling. The first convolution runs at
     full resolution, so a small shape's corners and edges reach it intact, and max pooling keeps
     the strongest response of each detector instead of averaging it away with the shape's
-    uniform inside: what tells a square from a circle. H and W must be multiples of 8.
+    uniform inside: what tells a square from a circle. Sides that are multiples of 8 lose no
+    pixel to the pooling.
     """
     if len(widths) != 4 or min(widths) < 1:
         raise ValueError(f"scene_cnn takes 4 positive widths, not {widths}")

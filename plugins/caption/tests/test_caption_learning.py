@@ -37,6 +37,28 @@ def test_learns_held_out_compositions(scene_run):
     assert metrics["test_baseline_exact_match"] == 0.0  # no training caption can be right
 
 
+def test_the_default_encoder_and_training_settings_learn_shape_kinds(tmp_path):
+    """The caption task's own defaults (``scene_cnn``, lr 5e-3, no dropout or attention
+    penalty; only the decoder is smaller) on two-shape scenes of circles and squares in three
+    colours: the kind is what ResNet-18 and the old ``scene_cnn`` learnt late."""
+    import dataclasses
+
+    from seqkit.jobs import train
+    from seqkit_caption import CaptionConfig, SceneConfig, task
+
+    scenes = SceneConfig(train_images=2000, valid_images=61, test_images=101, min_shapes=2,
+                         max_shapes=2, colours=3, kinds=2)
+    config = CaptionConfig(feature_size=64, embed_size=32, hidden_size=128, attention_size=64,
+                           baseline_images=200, scenes=scenes)
+    config.train = dataclasses.replace(config.train, epochs=10, warmup_steps=20, threads=1)
+    metrics = train(task, config, Source("builtin"), tmp_path / "run", quiet=True)
+    # measured 2026-12-02 (630 steps, ~50 s): valid 1.0 for seeds 1, 2 and 1234; test 0.97,
+    # 1.0 and 0.87 (this seed, 1234)
+    assert metrics["valid_exact_match"] >= 0.95
+    assert metrics["test_exact_match"] >= 0.75
+    assert metrics["test_bleu4"] > metrics["test_baseline_bleu4"]
+
+
 def test_reload_gives_identical_captions(run, tmp_path):
     images = [image for image, _ in example_scenes(5, config=run.config.scenes)]
     first = caption_images(run, images, beam=3)
