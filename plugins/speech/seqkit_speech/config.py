@@ -8,6 +8,7 @@ from typing import Literal
 from seqkit import TrainConfig
 
 WORD_UNITS_MAX = 50  # tokens=auto: word units up to this many distinct training words
+PER_UTTERANCE = ("mean", "utterance")  # normalisations that read the whole utterance first
 
 
 @dataclass
@@ -34,13 +35,14 @@ class SpeechConfig:
     n_mels: int = 40  # mel bands of the log-mel features
     win_ms: float = 25.0  # analysis window (FFT size) in milliseconds
     hop_ms: float = 10.0  # hop between feature frames in milliseconds
-    # utterance: mean/variance of each utterance (offline only; removes the microphone's and
-    # the speaker's level, so it generalises to new voices); global: statistics of the training
-    # data, saved with the run (streams exactly); none: raw log-mel; auto: utterance for a
-    # bidirectional model (offline anyway), global for a left-to-right one (so it streams).
-    # global is the default: on FSDD's validation split it beat per-utterance normalisation
-    # (98.4 % against 94.8 % at 2,500 steps)
-    normalize: Literal["auto", "utterance", "global", "none"] = "global"
+    # per mel band: mean: subtract each utterance's own mean, divide by the training data's
+    # spread (offline only; removes the microphone's and the speaker's colour, so it carries
+    # over to new voices); utterance: each utterance's own mean and variance (offline only);
+    # global: the training data's mean and variance, saved with the run (streams exactly);
+    # none: raw log-mel; auto: mean for a bidirectional model (offline anyway), global for a
+    # left-to-right one (so it streams). Measured on FSDD, 3,000 steps, validated on a voice
+    # training never heard: mean 73.6 %, utterance 67.6-70.4 %, global 39.4 %
+    normalize: Literal["auto", "utterance", "mean", "global", "none"] = "auto"
     conv_channels: int = 32  # channels of the convolutional subsampling stage
     conv_layers: int = 2  # causal 3x3 conv layers over (time, mel)
     subsample: int = 4  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
@@ -82,4 +84,8 @@ class SpeechConfig:
         """The normalisation the model uses: ``normalize`` with ``auto`` resolved."""
         if self.normalize != "auto":
             return self.normalize
-        return "utterance" if self.bidirectional else "global"
+        return "mean" if self.bidirectional else "global"
+
+    def streamable_normalization(self) -> bool:
+        """Whether the normalisation reads only the frames so far (not a whole utterance)."""
+        return self.normalization() not in PER_UTTERANCE

@@ -51,8 +51,9 @@ class LogMel(nn.Module):
 
 
 class Normalize(nn.Module):
-    """Per-band normalisation of ``(B, T, M)`` features: per utterance (masked mean and
-    variance over its own frames), by fixed training-set statistics, or not at all."""
+    """Per-band normalisation of ``(B, T, M)`` features: ``mean`` (each utterance's own masked
+    mean, the training set's spread), ``utterance`` (its own mean and variance), ``global``
+    (the training set's mean and spread), or ``none``."""
 
     def __init__(self, mode: str, n_mels: int, stats: tuple[list, list] | None = None):
         super().__init__()
@@ -65,11 +66,13 @@ class Normalize(nn.Module):
         """``feats (B, T, M)``, ``mask (B, T)`` -> normalised ``(B, T, M)``."""
         if self.mode == "global":
             return (feats - self.mean) / self.std
-        if self.mode != "utterance":
+        if self.mode not in ("utterance", "mean"):
             return feats
         weight = mask.unsqueeze(-1).float()
         count = weight.sum(1, keepdim=True).clamp(min=1)
         mean = (feats * weight).sum(1, keepdim=True) / count
+        if self.mode == "mean":
+            return (feats - mean) / self.std
         var = ((feats - mean) ** 2 * weight).sum(1, keepdim=True) / count
         return (feats - mean) / (var + 1e-5).sqrt()
 

@@ -45,7 +45,7 @@ class SpeechModel(nn.Module):
                          if config.shortcut else None)
         self.head = StepClassifier(self.encoder.output_size, num_classes, config.dropout)
         self.sample_rate = config.sample_rate
-        self.can_stream = not config.bidirectional and config.normalization() != "utterance"
+        self.can_stream = not config.bidirectional and config.streamable_normalization()
         self.frame_seconds = frontend.logmel.hop * config.subsample / config.sample_rate
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqkit.errors import SeqkitError
-from seqkit_speech.frontend import SpeechFrontend
+from seqkit_speech.frontend import Normalize, SpeechFrontend
 from seqkit_speech.model import SpeechModel
 from seqkit_speech.recognize import decode
 
@@ -22,9 +22,30 @@ def streaming_config(tiny_config, **fields):
 def test_auto_normalisation_is_per_utterance_offline_and_global_for_streaming(tiny_config):
     offline, streaming = tiny_config(normalize="auto"), tiny_config(normalize="auto",
                                                                      bidirectional=False)
-    assert offline.normalization() == "utterance" and streaming.normalization() == "global"
+    assert offline.normalization() == "mean" and streaming.normalization() == "global"
     assert not SpeechModel(offline, C).can_stream and SpeechModel(streaming, C).can_stream
-    assert SpeechModel(offline, C).encoder.frontend.normalize.mode == "utterance"
+    assert SpeechModel(offline, C).encoder.frontend.normalize.mode == "mean"
+    for mode in ("mean", "utterance"):  # they read the whole utterance: no streaming
+        assert not SpeechModel(tiny_config(normalize=mode, bidirectional=False), C).can_stream
+
+
+def test_mean_normalisation_removes_a_channels_colour_and_keeps_the_spread():
+    torch.manual_seed(0)
+    bands, frames = 6, 20
+    std = torch.rand(bands) + 0.5
+    norm = Normalize("mean", bands, (torch.randn(bands).tolist(), std.tolist()))
+    feats = torch.randn(2, frames, bands) * 3
+    mask = torch.ones(2, frames, dtype=torch.bool)
+    mask[1, 12:] = False  # a shorter second utterance: its padding must not count
+    colour = torch.randn(2, 1, bands)  # another microphone: a constant per band
+    plain, coloured = norm(feats, mask), norm(feats + colour, mask)
+    assert torch.allclose(plain[0], coloured[0], atol=1e-5)
+    assert torch.allclose(plain[1, :12], coloured[1, :12], atol=1e-5)
+    assert torch.allclose(plain[1, :12].mean(0), torch.zeros(bands), atol=1e-5)
+    # divided by the training data's spread, not the utterance's own
+    torch.testing.assert_close(plain[0], (feats[0] - feats[0].mean(0)) / std)
+    glob = Normalize("global", bands, (torch.zeros(bands).tolist(), std.tolist()))
+    assert not torch.allclose(glob(feats, mask), glob(feats + colour, mask), atol=1e-3)
 
 
 @pytest.mark.parametrize("subsample,layers", [(1, 1), (2, 2), (4, 2), (4, 3)])
@@ -38,9 +59,10 @@ def test_shapes_and_lengths(tiny_config, subsample, layers):
     assert mask.sum(1).tolist() == (frames // subsample).tolist()
 
 
-def test_padding_does_not_change_a_row(tiny_config):
+@pytest.mark.parametrize("normalize", ["mean", "utterance"])  # masked statistics
+def test_padding_does_not_change_a_row(tiny_config, normalize):
     torch.manual_seed(0)
-    model = SpeechModel(tiny_config(normalize="utterance"), C).eval()  # masked statistics
+    model = SpeechModel(tiny_config(normalize=normalize), C).eval()
     short = torch.randn(1, 1800)
     alone, _ = model(short)
     padded = torch.cat([short, torch.zeros(1, N - 1800)], 1)
@@ -118,6 +140,7 @@ def test_streaming_equals_offline(tiny_config, subsample):
 
 def test_models_that_read_the_whole_utterance_refuse_to_stream(tiny_config):
     for config in (tiny_config(), streaming_config(tiny_config, bidirectional=True),
-                   tiny_config(bidirectional=False, normalize="utterance")):
+                   tiny_config(bidirectional=False, normalize="utterance"),
+                   tiny_config(bidirectional=False, normalize="mean")):
         with pytest.raises(SeqkitError, match="cannot stream"):
             SpeechModel(config, C).stream(torch.randn(1, 800))
