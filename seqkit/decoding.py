@@ -176,9 +176,30 @@ def greedy(step: StepFn, state: State, start: Tensor, max_len: int,
 
     Returns:
         ``(N, L)`` long tensor of generated tokens, ``L <= max_len``.
+
+    With ``eos``, a row that has ended leaves the batch: later steps run on the rows still
+    decoding only (their state and memory rows selected), so a batch of short and long outputs
+    costs what its outputs' lengths add up to, not its longest times its size.
     """
-    return _generate(_stepper(step, memory), state, start, max_len,
-                     lambda logits: logits.argmax(dim=-1), eos, pad)
+    if eos is None:
+        return _generate(_stepper(step, memory), state, start, max_len,
+                         lambda logits: logits.argmax(dim=-1), eos, pad)
+    _check_inputs(start, max_len)
+    tokens = start.long()
+    out = tokens.new_full((tokens.size(0), max_len), eos if pad is None else pad)
+    active = torch.arange(tokens.size(0), device=tokens.device)  # output rows still decoding
+    steps = 0
+    while steps < max_len and active.numel():
+        logits, state = step(tokens, state, memory) if memory is not None else step(tokens, state)
+        tokens = logits.argmax(dim=-1)
+        out[active, steps] = tokens
+        steps += 1
+        going = tokens != eos
+        if not bool(going.all()):
+            keep = going.nonzero().squeeze(1)
+            active, tokens = active[keep], tokens[keep]
+            state, memory = select_rows(state, keep), select_rows(memory, keep)
+    return out[:, :steps]
 
 
 @_decoding

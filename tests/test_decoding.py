@@ -366,11 +366,29 @@ def test_memory_is_expanded_once_and_never_reordered():
     reference = beam_search(inside, {"s": sum_state(N), "m": memory}, starts, EOS, 4, 6, 1.0)
     assert [[t for t, _ in h] for h in hyps] == [[t for t, _ in h] for h in reference]
     seen.clear()
-    for tokens in (greedy(step, sum_state(N), starts, 5, eos=EOS, memory=memory),
-                   sample(step, sum_state(N), starts, 5, eos=EOS, memory=memory,
-                          generator=torch.Generator().manual_seed(0))):
-        assert tokens.size(0) == N
+    tokens = sample(step, sum_state(N), starts, 5, eos=EOS, memory=memory,
+                    generator=torch.Generator().manual_seed(0))
+    assert tokens.size(0) == N
     assert seen and all(m is memory for m in seen)  # passed through as it is
+
+
+def test_greedy_drops_ended_rows_and_gives_what_each_row_gives_alone():
+    seen: list = []
+    step = memory_model(3, seen)
+    starts = torch.arange(1, 7) % SMALL_V
+    memory = torch.tensor([[0], [3], [1], [4], [2], [0]])
+    state = sum_state(6)
+    together = greedy(step, state, starts, 8, eos=EOS, pad=-1, memory=memory)
+    alone = [greedy(step, select_rows(state, torch.tensor([i])), starts[i:i + 1], 8,
+                    eos=EOS, pad=-1, memory=memory[i:i + 1])[0].tolist() for i in range(6)]
+    width = together.size(1)
+    assert together.tolist() == [row + [-1] * (width - len(row)) for row in alone]
+    ends = [row.index(EOS) + 1 if EOS in row else 8 for row in alone]
+    assert len(set(ends)) > 2  # rows end at different steps: the batch must shrink
+    seen.clear()
+    greedy(step, state, starts, 8, eos=EOS, memory=memory)
+    # step t decodes only the rows that have not ended before it, with their memory rows
+    assert [len(m) for m in seen] == [sum(end > t for end in ends) for t in range(len(seen))]
 
 
 def test_decoding_never_touches_the_global_onednn_switch(monkeypatch):
