@@ -207,7 +207,9 @@ class TrainConfig:
     max_time: float = bounded(0.0, ">= 0")  # stop after this many seconds of training (0: none)
     eval_every: int = bounded(0, ">= 0")  # validate every N steps (0: at the end of each epoch)
     log_every: int = bounded(50, ">= 1")  # write a metrics line every N steps
-    bf16: bool = False  # bfloat16 autocast for the forward pass
+    # bfloat16 autocast for the forward pass, where the device has it natively (a CPU with
+    # AVX-512 BF16 or AMX, a GPU); elsewhere training says so and runs in float32
+    bf16: bool = False
     compile: bool = False  # torch.compile the model (pays off on long runs only)
     seed: int = bounded(1234, ">= 0")  # seeds torch and Python's random
     device: str = "auto"  # auto, cpu, cuda or cuda:N

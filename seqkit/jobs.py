@@ -17,7 +17,7 @@ from seqkit.metrics_log import MetricsLog
 from seqkit.rundir import (METRICS, is_leftover, load, read_config, save_run, write_config,
                            write_json)
 from seqkit.task import Task, TaskData
-from seqkit.train import evaluate, fit, seed_all
+from seqkit.train import bf16_native, evaluate, fit, seed_all
 
 
 def train(task: Task, config: Any, source: Source | None, out: str | Path,
@@ -53,6 +53,9 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
     assets = task.load_assets(out) if resume else None
     source = source or Source("builtin")
     data: TaskData = task.prepare(config, source, assets)
+    if config.train.bf16 and not bf16_native(dist.pick_device(config.train.device)):
+        _say(quiet, "bf16 asked for, but this machine has no native bfloat16 (a CPU needs "
+                    "AVX-512 BF16 or AMX): training in float32")
     seed_all(config.train.seed)
     model = task.build_model(config, data.assets)
     if dist.is_main():

@@ -75,9 +75,23 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a GPU that supports it, or a CPU
+    whose oneDNN has bf16 kernels (AVX-512 BF16 or AMX). Elsewhere (an AVX2-only CPU) bf16 is
+    emulated, slower than float32, and oneDNN's fused LSTM/GRU refuse it outright."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return True
+
+
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on the device's type, or nothing."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+    """bf16 autocast on the device's type where it runs natively (``bf16_native``), else
+    nothing."""
+    if enabled and bf16_native(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def evaluate(task: Task, model: nn.Module, batches: Batches, config: Any, assets: Any) -> dict:

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from seqkit.data import Source
 from seqkit.jobs import train
 from seqkit.task import get_task
+from seqkit.train import bf16_native
 
 STEPS = 60  # at this size, 60 SGD steps take the valid perplexity from ~V to about 1/3 of unigram
 
@@ -36,6 +37,11 @@ def _assert_learned(metrics):
     assert metrics["valid_ppl"] < 0.5 * metrics["valid_unigram_ppl"], metrics
 
 
+NATIVE_BF16 = bf16_native(torch.device("cpu"))
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bfloat16 (AVX-512 BF16 or "
+                    "AMX); the fallback test below covers it")
 def test_bf16_autocast_reaches_the_loss_and_the_model_learns(tmp_path, tiny_lm):
     metrics, seen = _train_spied(tmp_path, tiny_lm(max_steps=STEPS, bf16=True, threads=1))
     assert len(seen) == STEPS
@@ -48,6 +54,25 @@ def test_bf16_autocast_reaches_the_loss_and_the_model_learns(tmp_path, tiny_lm):
 def test_without_bf16_there_is_no_autocast(tmp_path, tiny_lm):
     _, seen = _train_spied(tmp_path, tiny_lm(max_steps=3, bf16=False, threads=1))
     assert seen and not any(s["autocast"] for s in seen)
+
+
+def test_bf16_on_a_cpu_without_it_trains_in_float32_and_says_so(tmp_path, tiny_lm, monkeypatch,
+                                                                capsys):
+    """An AVX2-only CPU: oneDNN's fused LSTM refuses bf16 there ("could not create a primitive
+    descriptor"), so a bf16 config (the LM's default) falls back to float32 instead of failing."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert not bf16_native(torch.device("cpu"))
+    task = get_task("lm")
+    seen = []
+
+    def spy(model, batch, state):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return task.loss(model, batch, state)
+
+    train(dataclasses.replace(task, loss=spy), tiny_lm(max_steps=3, bf16=True, threads=1),
+          Source("builtin"), tmp_path / "run")
+    assert seen and not any(seen)
+    assert "training in float32" in capsys.readouterr().out
 
 
 @pytest.fixture
