@@ -9,6 +9,7 @@ from seqkit import TrainConfig
 
 WORD_UNITS_MAX = 50  # tokens=auto: word units up to this many distinct training words
 PER_UTTERANCE = ("mean", "utterance")  # normalisations that read the whole utterance first
+WITH_STATS = ("global", "mean")  # normalisations that use the training set's statistics
 
 
 @dataclass
@@ -87,6 +88,10 @@ class SpeechConfig:
         if self.normalize != "auto":
             return self.normalize
         return "mean" if self.bidirectional else "global"
+
+    def needs_stats(self) -> bool:
+        """Whether the normalisation uses the training set's statistics (saved with the run)."""
+        return self.normalization() in WITH_STATS
 
     def streamable_normalization(self) -> bool:
         """Whether the normalisation reads only the frames so far (not a whole utterance)."""

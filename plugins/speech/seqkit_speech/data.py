@@ -139,7 +139,7 @@ def learn_assets(train: list[Clip], config: SpeechConfig) -> SpeechAssets:
     """The token set of the training transcripts, and feature statistics if needed."""
     texts = [normalise_text(c.text, config) for c in train]
     tokenizer = TextTokenizer.train(texts, choose_units(texts, config.tokens))
-    stats = feature_stats(train, config) if config.normalization() in ("global", "mean") else None
+    stats = feature_stats(train, config) if config.needs_stats() else None
     return SpeechAssets(tokenizer, stats)
 
 

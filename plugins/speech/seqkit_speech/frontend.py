@@ -17,6 +17,7 @@ import torchaudio
 from torch import nn
 
 from seqkit.encoder import lengths_to_mask
+from seqkit_speech.config import PER_UTTERANCE
 
 KERNEL = 3  # time (and mel) size of the conv kernels
 LOG_FLOOR = 1e-6  # added to the mel power before the log
@@ -66,7 +67,7 @@ class Normalize(nn.Module):
         """``feats (B, T, M)``, ``mask (B, T)`` -> normalised ``(B, T, M)``."""
         if self.mode == "global":
             return (feats - self.mean) / self.std
-        if self.mode not in ("utterance", "mean"):
+        if self.mode not in PER_UTTERANCE:
             return feats
         weight = mask.unsqueeze(-1).float()
         count = weight.sum(1, keepdim=True).clamp(min=1)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from seqkit.errors import SeqkitError
+from seqkit_speech.data import learn_assets
 from seqkit_speech.frontend import Normalize, SpeechFrontend
 from seqkit_speech.model import SpeechModel
 from seqkit_speech.recognize import decode
+from seqkit_speech.sources import file_clip
 
 B, N, C = 3, 3001, 11  # batch, samples (0.375 s at 8 kHz), classes
 
@@ -144,3 +148,22 @@ def test_models_that_read_the_whole_utterance_refuse_to_stream(tiny_config):
                    tiny_config(bidirectional=False, normalize="mean")):
         with pytest.raises(SeqkitError, match="cannot stream"):
             SpeechModel(config, C).stream(torch.randn(1, 800))
+
+
+@pytest.mark.parametrize("normalize,saved", [("mean", True), ("global", True),
+                                             ("utterance", False), ("none", False)])
+def test_the_training_sets_statistics_are_learnt_where_the_normalisation_uses_them(
+        tmp_path, tiny_config, normalize, saved):
+    rng = np.random.default_rng(0)
+    clips = []
+    for i in range(3):  # loud noise: far from the identity statistics (mean 0, std 1)
+        path = tmp_path / f"{i}.wav"
+        sf.write(path, (rng.standard_normal(4000) * 0.3).astype(np.float32), 8000)
+        clips.append(file_clip(path, "one"))
+    config = tiny_config(normalize=normalize)
+    assets = learn_assets(clips, config)
+    assert (assets.stats is not None) == saved
+    if saved:
+        norm = SpeechModel(config, C, assets.stats).encoder.frontend.normalize
+        torch.testing.assert_close(norm.std, torch.tensor(assets.stats[1]))
+        assert not torch.allclose(norm.std, torch.ones_like(norm.std), atol=0.1)
