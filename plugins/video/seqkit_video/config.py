@@ -39,6 +39,10 @@ class VideoConfig:
     position: bool = True
     frame_size: int = 32  # frames are resized to frame_size x frame_size pixels
     feature_size: int = 64  # per-frame features are projected to this width
+    # the RNN also sees how each frame's features changed since the frame before, so that
+    # where a shape crosses a border or turns shows to the frame (streamed clips carry the
+    # last frame's features from chunk to chunk)
+    motion: bool = True
     hidden_size: int = 64  # RNN units per direction
     num_layers: int = 1  # stacked RNN layers
     cell: Literal["rnn", "gru", "lstm"] = "gru"  # recurrent cell over time

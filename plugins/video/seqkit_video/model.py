@@ -45,15 +45,15 @@ class FeatureCache:
 
 class CachedFrames(nn.Module):
     """The tagger's front-end: ``(frames (B, T, 3, S, S), keys (B,) or None)`` and lengths
-    ``(B,)`` -> ``(features (B, T, F), lengths)``, with dropout on the features.
+    ``(B,)`` -> ``(features (B, T, F), lengths)``.
 
     With a ``cache`` (a frozen backbone), each clip piece's grids are looked up by its key
     (computed once, then only the projection runs); rows with key -1, or ``keys=None``, run
     the CNN as usual."""
 
-    def __init__(self, frames: FrameFrontend, dropout: float = 0.0, cache_size: int = 0):
+    def __init__(self, frames: FrameFrontend, cache_size: int = 0):
         super().__init__()
-        self.frames, self.drop = frames, nn.Dropout(dropout)
+        self.frames = frames
         self.cache = FeatureCache(cache_size) if cache_size else None
         self.output_size = frames.output_size
 
@@ -62,13 +62,13 @@ class CachedFrames(nn.Module):
         """See the class docstring."""
         frames, keys = inputs
         if self.cache is None or keys is None:
-            return self.drop(self.frames(frames, lengths)[0]), lengths
+            return self.frames(frames, lengths)[0], lengths
         grids = [self._grid(frames[row, :count], int(keys[row]))
                  for row, count in enumerate(lengths.tolist())]
         features = self.frames.pool(torch.cat(grids))  # (N, F), N real frames
         mask = lengths_to_mask(lengths, frames.size(0), frames.size(1), frames.device)
         out = features.new_zeros(*mask.shape, features.size(-1))
-        return self.drop(out.masked_scatter(mask.unsqueeze(-1), features)), lengths
+        return out.masked_scatter(mask.unsqueeze(-1), features), lengths
 
     def _grid(self, frames: torch.Tensor, key: int) -> torch.Tensor:
         """The frozen body's grids ``(t, C, h, w)`` of one clip piece, cached under ``key``."""
@@ -86,35 +86,62 @@ class VideoTagger(nn.Module):
 
     def __init__(self, frontend: FrameFrontend, num_tags: int, cell: str = "gru",
                  hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.0,
-                 bidirectional: bool = True, multilabel: bool = False, cache_size: int = 0):
+                 bidirectional: bool = True, multilabel: bool = False, cache_size: int = 0,
+                 motion: bool = False):
         """``cache_size`` > 0: the front-end's body is frozen; its grids are cached per clip
-        piece (``CachedFrames``)."""
+        piece; ``motion``: the RNN also sees each frame's change (``CachedFrames``)."""
         super().__init__()
-        frames = CachedFrames(frontend, dropout, cache_size)
-        self.encoder = Encoder(frames, frames.output_size, cell, hidden_size, num_layers,
-                               dropout, bidirectional)
+        frames = CachedFrames(frontend, cache_size)
+        self.encoder = Encoder(frames, frames.output_size * (2 if motion else 1), cell,
+                               hidden_size, num_layers, dropout, bidirectional)
         self.head = StepClassifier(self.encoder.output_size, num_tags, dropout)
-        self.multilabel, self.bidirectional = multilabel, bidirectional
+        self.drop = nn.Dropout(dropout)  # on the frame features
+        self.multilabel, self.bidirectional, self.motion = multilabel, bidirectional, motion
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor, state: State | None = None,
                 reset: torch.Tensor | None = None, keys: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, State]:
-        """Tag every frame: ``logits (B, T, K)`` and the RNN's final batch-first state.
+        """Tag every frame: ``logits (B, T, K)`` and the final batch-first state: the RNN's
+        (the core encoder's ``state``), then with ``motion`` each row's last frame features.
 
-        ``state`` carries on from the previous chunk of the same clips (the core encoder's
-        ``state``); rows where ``reset (B,)`` is set start afresh (their state is zeroed)."""
+        ``state`` carries on from the previous chunk of the same clips; rows where
+        ``reset (B,)`` is set start afresh (their state is zeroed)."""
         if state is not None and reset is not None:
             if bool(reset.all()) or state[0].size(0) != frames.size(0):
                 state = None
             else:
-                keep = (~reset).to(state[0].dtype).view(-1, 1, 1)
-                state = tuple(part * keep for part in state)
-        memory = self.encoder((frames, keys), lengths, state)
-        return self.head(memory), memory.state
+                keep = ~reset
+                state = tuple(part * keep.to(part.dtype).view(-1, *[1] * (part.dim() - 1))
+                              for part in state)
+        features, lengths = self.encoder.frontend((frames, keys), lengths)
+        previous = None
+        if self.motion:
+            previous = state[-1] if state is not None else None
+            state = state[:-1] if state is not None else None
+            features, previous = with_motion(features, lengths, previous)
+        memory = self.encoder.recur(self.drop(features), lengths, state)
+        state = memory.state if previous is None else (*memory.state, previous)
+        return self.head(memory), state
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-frame tag probabilities ``(..., K)``: softmax, or a sigmoid per tag."""
         return logits.float().sigmoid() if self.multilabel else logits.float().softmax(-1)
+
+
+def with_motion(features: torch.Tensor, lengths: torch.Tensor, previous: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's features followed by their change since the frame before:
+    ``(B, T, F)`` -> ``(B, T, 2F)``, and each row's last real features ``(B, F)``, the
+    ``previous`` of the clip's next chunk. Before a clip's first frame (``previous`` None, or
+    a zero row after a reset) the features count as zero, so the change equals the features
+    and a clip streamed in chunks gets the same changes as the whole clip."""
+    before = features.new_zeros(features[:, :1].shape) if previous is None else previous[:, None]
+    change = features - torch.cat([before, features[:, :-1]], dim=1)
+    rows = torch.arange(features.size(0), device=features.device)
+    last = features[rows, (lengths.to(features.device) - 1).clamp(min=0)]
+    if previous is not None:  # a row with no frame in this chunk keeps what it had
+        last = torch.where((lengths > 0).to(features.device)[:, None], last, previous)
+    return torch.cat([features, change], dim=-1), last
 
 
 def build_tagger(config, num_tags: int, load_weights: bool = True) -> VideoTagger:
@@ -128,4 +155,4 @@ def build_tagger(config, num_tags: int, load_weights: bool = True) -> VideoTagge
                              chunk=config.cnn_chunk, keep_position=config.position)
     return VideoTagger(frontend, num_tags, config.cell, config.hidden_size, config.num_layers,
                        config.dropout, config.bidirectional, config.multilabel,
-                       config.feature_cache if config.freeze_backbone else 0)
+                       config.feature_cache if config.freeze_backbone else 0, config.motion)

@@ -8,7 +8,7 @@ import torch
 from seqkit.data import Source
 from seqkit_video import task
 from seqkit_video.data import Collate
-from seqkit_video.model import build_tagger
+from seqkit_video.model import build_tagger, with_motion
 from seqkit_video.streaming import ChunkBatches, plan_chunks
 
 
@@ -187,3 +187,22 @@ def test_training_clips_show_shuffled_colours_the_same_way_every_epoch(tiny_conf
         [valid.examples[i] for i in first["index"].tolist()])["frames"])
     off = Collate(dataclasses.replace(config, colour_shuffle=0.0), data.assets, 0, augment=True)
     assert torch.equal(off(items)["frames"], plain["frames"])
+
+
+def test_motion_adds_each_frames_change_since_the_one_before(tiny_config):
+    torch.manual_seed(0)
+    model = build_tagger(tiny_config(motion=True), 5).eval()
+    clips, lengths = _clips(batch=2, steps=6, side=24), torch.tensor([6, 4])
+    plain, _ = model.encoder.frontend((clips, None), lengths)  # the CNN's features (B, T, F)
+    features, last = with_motion(plain, lengths, None)
+    width = plain.size(-1)
+    assert features.shape == (2, 6, 2 * width)
+    assert torch.equal(features[..., :width], plain)
+    assert torch.allclose(features[:, 1:, width:], plain[:, 1:] - plain[:, :-1])
+    assert torch.equal(features[:, 0, width:], plain[:, 0])  # before the first frame: zeros
+    assert torch.equal(last, torch.stack([plain[0, 5], plain[1, 3]]))  # the last real frames
+    # the next chunk starts from the carried features; a row without frames keeps them
+    more, _ = model.encoder.frontend((clips, None), torch.tensor([6, 4]))
+    features, carried = with_motion(more, torch.tensor([3, 0]), last)
+    assert torch.allclose(features[0, 0, width:], more[0, 0] - last[0])
+    assert torch.equal(carried[1], last[1]) and torch.equal(carried[0], more[0, 2])
