@@ -3,6 +3,9 @@
     python benchmarks/translate.py g2p [--minutes 25]
     python benchmarks/translate.py multi30k [--src de --tgt en] [--minutes 60]
     python benchmarks/translate.py speed RUN_DIR [--sentences 1000]
+    python benchmarks/translate.py g2p --set hidden_size=384 --set g2p.stress=false
+
+``--set KEY=VALUE`` (repeatable) changes the g2p or multi30k config (``train.lr=0.001``).
 
 Targets (issue 9): G2P with 5% of the words held out: WER <= 25%, PER <= 6%; Multi30k de->en
 sacreBLEU >= 30 on val after <= 60 minutes of training; greedy batched decoding >= 200
@@ -23,8 +26,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, emit, log, machine_info  # noqa: E402
+from _common import DATA, emit, log, machine_info, settings_tree  # noqa: E402
 
+from seqkit.config import from_dict  # noqa: E402
 from seqkit.data import Source  # noqa: E402
 from seqkit.jobs import train  # noqa: E402
 from seqkit.rundir import load  # noqa: E402
@@ -116,15 +120,23 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--data", default="", help="speed: the run's data folder (default: built-in)")
     parser.add_argument("--keep", default="", help="write the run here instead of a temp folder")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config change (g2p.stress=false, train.lr=0.002); repeatable")
     args = parser.parse_args()
+
+    def changed(config: TranslateConfig) -> TranslateConfig:
+        return from_dict(TranslateConfig, settings_tree(args.set, config.train.max_time, 1),
+                         base=config)
+
     torch.set_num_threads(1)
     if args.what == "g2p":
-        result = trained("g2p", g2p_config(args.minutes), Source("builtin"), "test", args.keep)
+        result = trained("g2p", changed(g2p_config(args.minutes)), Source("builtin"), "test",
+                         args.keep)
     elif args.what == "multi30k":
         source = Source("folder", path=DATA / "multi30k")
         result = trained(f"multi30k {args.src}-{args.tgt}",
-                         multi30k_config(args.src, args.tgt, args.minutes), source, "valid",
-                         args.keep)
+                         changed(multi30k_config(args.src, args.tgt, args.minutes)), source,
+                         "valid", args.keep)
     else:
         source = Source("folder", path=Path(args.data)) if args.data else None
         result = speed(args.run, args.sentences, source)
