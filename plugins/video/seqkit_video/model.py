@@ -1,11 +1,13 @@
 """The video tagger: a frame CNN (the core's ``FrameFrontend``) under the core's ``Encoder``
 RNN, then a per-frame head (the core's ``StepClassifier``)::
 
-    frames (B, T, 3, S, S) uint8 -> frame features (B, T, F) -> GRU/LSTM (B, T, H * D)
-                                 -> logits (B, T, K): a softmax over tags, or a sigmoid per tag
+    frames (B, T, 3, S, S) uint8 -> frame features (B, T, F) -> with their changes (B, T, 2F)
+        -> GRU/LSTM (B, T, H * D) -> logits (B, T, K): a softmax over tags, or a sigmoid per tag
 
 The frame features keep where things are (``FrameFrontend(keep_position=True)``): bounces and
-exits happen at the edges of the frame, which a spatial average would blur away. With a frozen
+exits happen at the edges of the frame, which a spatial average would blur away. With
+``motion`` (the default) the RNN also sees how they changed since the frame before, which pins
+down the frame where a shape crosses a border or turns (``with_motion``). With a frozen
 backbone the CNN's grids of each clip piece are computed once and cached (by the batch's
 ``keys``), so later epochs only run the projection, the RNN and the head.
 """
@@ -89,7 +91,7 @@ class VideoTagger(nn.Module):
                  bidirectional: bool = True, multilabel: bool = False, cache_size: int = 0,
                  motion: bool = False):
         """``cache_size`` > 0: the front-end's body is frozen; its grids are cached per clip
-        piece; ``motion``: the RNN also sees each frame's change (``CachedFrames``)."""
+        piece; ``motion``: the RNN also sees each frame's change (``with_motion``)."""
         super().__init__()
         frames = CachedFrames(frontend, cache_size)
         self.encoder = Encoder(frames, frames.output_size * (2 if motion else 1), cell,
@@ -115,9 +117,8 @@ class VideoTagger(nn.Module):
                               for part in state)
         features, lengths = self.encoder.frontend((frames, keys), lengths)
         previous = None
-        if self.motion:
-            previous = state[-1] if state is not None else None
-            state = state[:-1] if state is not None else None
+        if self.motion:  # the last element of a carried state: the previous chunk's last frame
+            state, previous = (state[:-1], state[-1]) if state is not None else (None, None)
             features, previous = with_motion(features, lengths, previous)
         memory = self.encoder.recur(self.drop(features), lengths, state)
         state = memory.state if previous is None else (*memory.state, previous)
