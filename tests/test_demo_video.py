@@ -74,7 +74,10 @@ def test_api_tags_an_upload_and_a_builtin_clip(served, video_run, clip_file):
     assert Path(image).is_file() and plot
     _check_segments(table["data"], tags, 27 / 25)
     assert table["headers"] == ["start (s)", "end (s)", "tag"]
-    _, _, clip_table = client.predict(None, "test clip 2", 3.0, api_name=f"/{API_NAME}")
+    # a built-in clip, smoothed: a penalty well above what this barely trained model's
+    # probabilities can outweigh would merge a whole clip into "empty" (no segment to show);
+    # clip 1 is mostly one shape moving, which 1 nat leaves standing
+    _, _, clip_table = client.predict(None, "test clip 1", 1.0, api_name=f"/{API_NAME}")
     _check_segments(clip_table["data"], tags, 100)
 
 
