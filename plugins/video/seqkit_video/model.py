@@ -136,13 +136,15 @@ def with_motion(features: torch.Tensor, lengths: torch.Tensor, previous: torch.T
     ``previous`` of the clip's next chunk. Before a clip's first frame (``previous`` None, or
     a zero row after a reset) the features count as zero, so the change equals the features
     and a clip streamed in chunks gets the same changes as the whole clip."""
-    before = features.new_zeros(features[:, :1].shape) if previous is None else previous[:, None]
-    change = features - torch.cat([before, features[:, :-1]], dim=1)
+    if previous is None:
+        previous = features.new_zeros(features.size(0), features.size(-1))
+    change = features - torch.cat([previous[:, None], features[:, :-1]], dim=1)
+    lengths = lengths.to(features.device)
     rows = torch.arange(features.size(0), device=features.device)
-    last = features[rows, (lengths.to(features.device) - 1).clamp(min=0)]
-    if previous is not None:  # a row with no frame in this chunk keeps what it had
-        last = torch.where((lengths > 0).to(features.device)[:, None], last, previous)
-    return torch.cat([features, change], dim=-1), last
+    last = features[rows, (lengths - 1).clamp(min=0)]
+    # a row with no frame in this chunk keeps what it had
+    return torch.cat([features, change], dim=-1), torch.where((lengths > 0)[:, None], last,
+                                                               previous)
 
 
 def build_tagger(config, num_tags: int, load_weights: bool = True) -> VideoTagger:

@@ -206,6 +206,8 @@ def test_motion_adds_each_frames_change_since_the_one_before(tiny_config):
     features, carried = with_motion(more, torch.tensor([3, 0]), last)
     assert torch.allclose(features[0, 0, width:], more[0, 0] - last[0])
     assert torch.equal(carried[1], last[1]) and torch.equal(carried[0], more[0, 2])
+    _, nothing = with_motion(more, torch.tensor([3, 0]), None)  # a first chunk without frames
+    assert not nothing[1].any()
     # the RNN reads both halves; without motion, the features alone
     assert model.encoder.rnn.rnn.input_size == 2 * width
     assert build_tagger(tiny_config(motion=False), 5).encoder.rnn.rnn.input_size == width
