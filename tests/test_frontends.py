@@ -9,6 +9,7 @@ from torch import nn
 from seqkit.encoder import Encoder, TokenEmbedding
 from seqkit.errors import SeqkitError
 from seqkit.vision import Backbone, FrameFrontend, small_cnn
+from seqkit.vision.frontends import keypoints
 
 B, T, H, V = 3, 7, 8, 11  # odd sizes: a swapped dimension fails loudly
 
@@ -130,6 +131,34 @@ def test_keep_position_refuses_what_it_cannot_do():
     frontend = FrameFrontend(small_cnn(3, (5,)), 21, feature_size=7, keep_position=True)
     with pytest.raises(SeqkitError, match=r"built for \(11, 11\)"):
         frontend(torch.rand(B, T, 3, 25, 25))
+
+
+def test_keypoints_say_where_a_channel_fires_whatever_its_strength():
+    grid = torch.zeros(2, 3, 4, 5)  # (N, C, h, w): odd sizes, x across 5 cells, y down 4
+    grid[0, 0, 1, 4] = 30.0  # channel 0 fires at row 1, column 4 (the right edge)
+    grid[1, 0, 1, 4] = 60.0  # twice as strong: the same place
+    grid[0, 1, 3, 0] = grid[0, 1, 3, 1] = 30.0  # channel 1: between columns 0 and 1, last row
+    points = keypoints(grid)  # (N, 2C): x of every channel, then y of every channel
+    assert points.shape == (2, 6)
+    x, y = points[:, :3], points[:, 3:]
+    assert torch.allclose(x[:, 0], torch.tensor([1.0, 1.0]), atol=1e-4)
+    assert torch.allclose(y[:, 0], torch.tensor([-1 / 3, -1 / 3]), atol=1e-4)
+    assert torch.allclose(x[0, 1], torch.tensor(-0.75), atol=1e-4)  # halfway: -1 and -0.5
+    assert torch.allclose(y[0, 1], torch.tensor(1.0), atol=1e-4)
+    assert torch.allclose(points[:, 2], torch.zeros(2)) and x[1, 1] == 0  # silent: the centre
+
+
+def test_keypoints_reach_the_projection_beside_the_grid():
+    torch.manual_seed(0)
+    frontend = FrameFrontend(_identity_backbone(), 5, feature_size=H, keep_position=True,
+                             keypoints=True)
+    assert frontend.project[0].in_features == 1 * 5 * 5 + 2
+    clip = 20 * _dot(1, 3)
+    linear = frontend.project[0]
+    expected = torch.relu(linear(torch.cat([clip.flatten(), keypoints(clip[0])[0]])))
+    assert torch.allclose(frontend(clip)[0][0, 0], expected, atol=1e-5)
+    pooled = FrameFrontend(_identity_backbone(), 5, feature_size=H, keypoints=True)
+    assert pooled.project[0].in_features == 1 + 2  # the mean, then x and y
 
 
 def test_a_streamed_frame_encoder_equals_the_whole_clip():

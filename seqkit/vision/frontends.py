@@ -117,6 +117,20 @@ class ImageGrid(BackboneBody):
         return features, None
 
 
+def keypoints(grid: torch.Tensor) -> torch.Tensor:
+    """``(N, C, h, w)`` -> ``(N, 2C)``: each channel's expected ``x`` then ``y`` (from -1 to 1
+    across the grid) under a softmax over its cells (a spatial soft-argmax). Where a channel
+    fires comes out as a coordinate, however strongly it fires: a shape's place, to a fraction
+    of a cell, whatever its contrast."""
+    n, c, h, w = grid.shape
+    weights = grid.float().flatten(2).softmax(-1).view(n, c, h, w)
+    xs = torch.linspace(-1.0, 1.0, w, device=grid.device)
+    ys = torch.linspace(-1.0, 1.0, h, device=grid.device)
+    x = (weights.sum(2) * xs).sum(-1)
+    y = (weights.sum(3) * ys).sum(-1)
+    return torch.cat([x, y], dim=1).to(grid.dtype)
+
+
 class FrameFrontend(BackboneBody):
     """Clips ``(B, T, C, H, W)`` (uint8, or floats in 0..1) with lengths ``(B,)`` -> per-frame
     features ``(B, T, F)``: the body's grid averaged over space, optionally projected.
@@ -125,7 +139,9 @@ class FrameFrontend(BackboneBody):
     ``Linear(C * h * w, F) + ReLU`` (a learnt weight per cell and channel), so that the
     vector depends on *where* things are in the frame, which averaging would lose (a shape
     at the left edge and one at the right give the same mean). Needs ``feature_size`` > 0
-    and frames of ``frame_size``, the size the grid was measured at.
+    and frames of ``frame_size``, the size the grid was measured at. ``keypoints``: each
+    channel's soft-argmax over the grid (``keypoints``), its x and y, goes into the projection
+    too: where a channel fires, whatever its strength (a shape's place, whatever its colour).
 
     Only the real frames (``t < lengths[b]``) go through the CNN, so padding never enters the
     batch-norm statistics nor costs time; padding frames come out as zeros. ``chunk`` > 0 runs
@@ -134,15 +150,16 @@ class FrameFrontend(BackboneBody):
 
     def __init__(self, backbone: Backbone, frame_size: int | tuple[int, int],
                  feature_size: int = 0, cut_after: str = "", finetune_from: str = "",
-                 chunk: int = 0, keep_position: bool = False):
+                 chunk: int = 0, keep_position: bool = False, keypoints: bool = False):
         super().__init__(backbone, cut_after, finetune_from)
         _, channels, *grid = self.probe(*_size(frame_size))
-        if keep_position and not feature_size:
-            raise SeqkitError("keep_position projects the whole grid to feature_size values: "
+        if (keep_position or keypoints) and not feature_size:
+            raise SeqkitError("keep_position and keypoints project to feature_size values: "
                               "give feature_size > 0")
         self.grid = (grid[0], grid[1]) if keep_position else None  # (h, w) the weights expect
-        self.project = _projection(channels * grid[0] * grid[1] if keep_position else channels,
-                                   feature_size)
+        self.keypoints = keypoints
+        inputs = channels * grid[0] * grid[1] if keep_position else channels
+        self.project = _projection(inputs + (2 * channels if keypoints else 0), feature_size)
         self.output_size = feature_size or channels
         self.chunk = chunk
 
@@ -150,12 +167,16 @@ class FrameFrontend(BackboneBody):
         """The body's output ``(N, C, h, w)`` -> ``(N, F)``: averaged over space and
         projected, or with ``keep_position`` the whole grid projected."""
         if self.grid is None:
-            return self.project(grid.mean(dim=(2, 3)))
-        if tuple(grid.shape[2:]) != self.grid:
+            pooled = grid.mean(dim=(2, 3))
+        elif tuple(grid.shape[2:]) != self.grid:
             raise SeqkitError(f"frames give a {tuple(grid.shape[2:])} grid, but this "
                               f"position-keeping front-end was built for {self.grid}: resize "
                               "the frames to the frame size it was built for")
-        return self.project(grid.flatten(1))
+        else:
+            pooled = grid.flatten(1)
+        if self.keypoints:
+            pooled = torch.cat([pooled, keypoints(grid)], dim=1)
+        return self.project(pooled)
 
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` frames -> ``(N, F)`` features, ``chunk`` frames at a time."""
@@ -181,8 +202,8 @@ class FrameFrontend(BackboneBody):
 def frame_frontend(backbone: str = "small_cnn", frame_size: int | tuple[int, int] = 64,
                    pretrained: bool = False, feature_size: int = 0, cut_after: str = "",
                    finetune_from: str = "", chunk: int = 0,
-                   keep_position: bool = False) -> FrameFrontend:
+                   keep_position: bool = False, keypoints: bool = False) -> FrameFrontend:
     """A ``FrameFrontend`` over the backbone ``backbone`` names (see ``load_backbone``);
     ``finetune_from="none"`` freezes the whole backbone."""
     return FrameFrontend(load_backbone(backbone, pretrained), frame_size, feature_size,
-                         cut_after, finetune_from, chunk, keep_position)
+                         cut_after, finetune_from, chunk, keep_position, keypoints)

@@ -37,6 +37,9 @@ class VideoConfig:
     # end the CNN with a convolution over its whole grid, so frame features keep where things
     # are (bounces and exits happen at the edges); pooling alone would average it away
     position: bool = True
+    # add each CNN channel's soft-argmax (where on the grid it fires, as x and y) to the
+    # frame features: a shape's place to a fraction of a cell, whatever its contrast
+    keypoints: bool = True
     frame_size: int = 32  # frames are resized to frame_size x frame_size pixels
     feature_size: int = 64  # per-frame features are projected to this width
     # the RNN also sees how each frame's features changed since the frame before, so that

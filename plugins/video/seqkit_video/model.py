@@ -155,7 +155,8 @@ def build_tagger(config, num_tags: int, load_weights: bool = True) -> VideoTagge
     backbone = load_backbone(config.backbone, config.pretrained and load_weights)
     frontend = FrameFrontend(backbone, config.frame_size, config.feature_size,
                              finetune_from="none" if config.freeze_backbone else "",
-                             chunk=config.cnn_chunk, keep_position=config.position)
+                             chunk=config.cnn_chunk, keep_position=config.position,
+                             keypoints=config.keypoints)
     return VideoTagger(frontend, num_tags, config.cell, config.hidden_size, config.num_layers,
                        config.dropout, config.bidirectional, config.multilabel,
                        config.feature_cache if config.freeze_backbone else 0, config.motion)

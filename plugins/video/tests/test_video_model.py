@@ -211,3 +211,12 @@ def test_motion_adds_each_frames_change_since_the_one_before(tiny_config):
     # the RNN reads both halves; without motion, the features alone
     assert model.encoder.rnn.rnn.input_size == 2 * width
     assert build_tagger(tiny_config(motion=False), 5).encoder.rnn.rnn.input_size == width
+
+
+
+def test_the_config_adds_the_keypoints_to_the_frame_features(tiny_config):
+    frames = build_tagger(tiny_config(keypoints=True), 5).encoder.frontend.frames
+    channels, grid = frames.body[-1][0].out_channels, frames.grid[0] * frames.grid[1]
+    assert frames.keypoints and frames.project[0].in_features == channels * (grid + 2)
+    plain = build_tagger(tiny_config(keypoints=False), 5).encoder.frontend.frames
+    assert not plain.keypoints and plain.project[0].in_features == channels * grid
