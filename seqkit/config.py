@@ -9,6 +9,11 @@ Declaring the allowed range of a field (any config or options dataclass, plugins
     hidden_size: int = bounded(256, ">= 1")  # units per recurrent layer
     dropout: float = bounded(0.3, "[0, 1)")  # on embeddings and before the output layer
 
+A setting added after runs were saved, with a default that changes what those runs would
+build, says what they were trained with, so that they still load as they were::
+
+    keypoints: bool = added(True, before=False)  # runs saved without the key: False
+
 A rule is ``OP NUMBER`` (``>=``, ``>``, ``<=``, ``<``) or an interval such as ``[0, 1)`` or
 ``(0, 1]``. A rule that spans several fields goes in a ``check(self)`` method that raises
 ``SeqkitError`` naming the fields. ``validate(config)`` applies the types, the rules and
@@ -56,6 +61,25 @@ def bounded(default: Any, rule: str) -> Any:
     docstring); ``validate`` enforces it."""
     _parse_rule(rule)  # a malformed rule fails when the class is defined, not when used
     return dataclasses.field(default=default, metadata={"range": rule.strip()})
+
+
+def added(default: Any, before: Any) -> Any:
+    """A dataclass field with ``default`` that was added to the config later: a run's saved
+    ``config.json`` without it was trained with ``before`` (``saved_defaults``)."""
+    return dataclasses.field(default=default, metadata={"before": before})
+
+
+def saved_defaults(cls: type[C]) -> C:
+    """The defaults a saved ``config.json`` is read over: ``cls()``, except that each field
+    declared with ``added`` takes its ``before`` value (nested configs too). A saved config
+    names every setting its run had, so a missing one is one added since."""
+    changes = {}
+    for f in dataclasses.fields(cls):
+        if "before" in f.metadata:
+            changes[f.name] = f.metadata["before"]
+        elif dataclasses.is_dataclass(hint := get_type_hints(cls)[f.name]):
+            changes[f.name] = saved_defaults(hint)
+    return dataclasses.replace(cls(), **changes)
 
 
 def check_range(value: Any, rule: str, name: str) -> None:

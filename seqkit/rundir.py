@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from seqkit.config import from_dict, to_dict
+from seqkit.config import from_dict, saved_defaults, to_dict
 from seqkit.errors import SeqkitError, brief
 from seqkit.task import Task, get_task
 
@@ -159,7 +159,8 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Run:
     folder = Path(path)
     meta = read_config(folder)
     task = get_task(meta["task"])
-    config = from_dict(task.config, meta["config"], where=str(folder / CONFIG))
+    config = from_dict(task.config, meta["config"], base=saved_defaults(task.config),
+                       where=str(folder / CONFIG))
     try:
         assets = task.load_assets(folder)
     except SeqkitError:

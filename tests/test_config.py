@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from seqkit.cli import _parser, _task_config
-from seqkit.config import TrainConfig, bounded, from_dict, read_config_file, validate
+from seqkit.config import (TrainConfig, added, bounded, from_dict, read_config_file,
+                           saved_defaults, validate)
 from seqkit.errors import SeqkitError
 from seqkit.task import get_task
 
@@ -221,3 +222,27 @@ def test_decaying_schedules_follow_the_steps_or_the_clock(name, halfway):
     timed.step(elapsed=30.0)  # a new, later budget would follow the clock again
     resumed.load_state_dict(timed.state_dict())
     assert resumed.lr == timed.lr == pytest.approx(8.0 * halfway)
+
+
+@dataclasses.dataclass
+class _Later:
+    width: int = 3
+    gate: bool = added(True, before=False)
+
+
+@dataclasses.dataclass
+class _Saved:
+    size: int = 5
+    mode: str = added("new", before="old")
+    inner: _Later = dataclasses.field(default_factory=_Later)
+
+
+def test_a_saved_config_without_an_added_setting_reads_as_before_it_existed():
+    assert _Saved() == _Saved(5, "new", _Later(3, True))  # new configs: the new defaults
+    assert saved_defaults(_Saved) == _Saved(5, "old", _Later(3, False))
+    saved = {"size": 7, "inner": {"width": 4}}  # written before mode and gate existed
+    assert from_dict(_Saved, saved, base=saved_defaults(_Saved)) == _Saved(7, "old",
+                                                                          _Later(4, False))
+    later = {"size": 7, "mode": "new", "inner": {"width": 4, "gate": True}}
+    assert from_dict(_Saved, later, base=saved_defaults(_Saved)) == _Saved(7, "new",
+                                                                          _Later(4, True))

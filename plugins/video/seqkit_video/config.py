@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seqkit import TrainConfig
+from seqkit.config import added
 
 
 @dataclass
@@ -39,13 +40,13 @@ class VideoConfig:
     position: bool = True
     # add each CNN channel's soft-argmax (where on the grid it fires, as x and y) to the
     # frame features: a shape's place to a fraction of a cell, whatever its contrast
-    keypoints: bool = True
+    keypoints: bool = added(True, before=False)
     frame_size: int = 32  # frames are resized to frame_size x frame_size pixels
     feature_size: int = 64  # per-frame features are projected to this width
     # the RNN also sees how each frame's features changed since the frame before, so that
     # where a shape crosses a border or turns shows to the frame (streamed clips carry the
     # last frame's features from chunk to chunk)
-    motion: bool = True
+    motion: bool = added(True, before=False)
     hidden_size: int = 64  # RNN units per direction
     num_layers: int = 1  # stacked RNN layers
     cell: Literal["rnn", "gru", "lstm"] = "gru"  # recurrent cell over time

@@ -67,3 +67,18 @@ def test_segments_of_a_tagging(tiny_config, tmp_path):
                                                           [1, 0, 0], [1, 0, 0], [1, 0, 0]]))
     assert multi.segments() == [{"start": 0.5, "end": 1.0, "tag": "jump"},
                                 {"start": 0.5, "end": 1.5, "tag": "run"}]
+
+
+def test_a_run_saved_before_motion_and_keypoints_existed_still_loads(tiny_config, tmp_path):
+    from seqkit.rundir import CONFIG, save_run
+
+    config = tiny_config(motion=False, keypoints=False)
+    model = build_tagger(config, 4).eval()
+    save_run(tmp_path, task, config, model, VideoAssets(["empty", "a", "b", "c"]))
+    saved = json.loads((tmp_path / CONFIG).read_text())
+    del saved["config"]["motion"], saved["config"]["keypoints"]  # as such a run wrote it
+    (tmp_path / CONFIG).write_text(json.dumps(saved))
+    run = load(tmp_path)
+    assert not run.config.motion and not run.config.keypoints
+    frames = torch.randint(0, 256, (1, 5, 3, 24, 24), dtype=torch.uint8)
+    assert torch.equal(run.model(frames, torch.tensor([5]))[0], model(frames, torch.tensor([5]))[0])
