@@ -92,12 +92,12 @@ def _task_config(task, args, rest: list[str]):
     """Defaults (a resumed run's own config) < --config file < overrides < core flags; every
     value type- and range-checked."""
     from seqkit.config import from_dict, read_config_file, validate
-    from seqkit.rundir import read_config
+    from seqkit.rundir import read_config, saved_config
 
     base = task.config()
     if args.resume and args.out and (Path(args.out) / "config.json").is_file():
         # a resume continues the run as it was: only the options given here change it
-        base = from_dict(task.config, read_config(args.out, task.name)["config"])
+        base = saved_config(task, read_config(args.out, task.name))
     if args.config:
         base = from_dict(task.config, read_config_file(args.config), base=base,
                          where=Path(args.config).name)

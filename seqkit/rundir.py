@@ -154,13 +154,18 @@ def save_run(folder: Path, task: Task, config: Any, model: nn.Module, assets: An
     save_weights(model, folder / WEIGHTS)
 
 
+def saved_config(task: Task, meta: dict, where: str = "") -> Any:
+    """The task config of a run's ``config.json`` (``meta``, as ``read_config`` gives it).
+    Settings added since the run was saved take the value it had (``saved_defaults``)."""
+    return from_dict(task.config, meta["config"], base=saved_defaults(task.config), where=where)
+
+
 def load(path: str | Path, device: str | torch.device | None = None) -> Run:
     """Rebuild a trained model from a run dir, on ``device`` (default: the CPU), in eval mode."""
     folder = Path(path)
     meta = read_config(folder)
     task = get_task(meta["task"])
-    config = from_dict(task.config, meta["config"], base=saved_defaults(task.config),
-                       where=str(folder / CONFIG))
+    config = saved_config(task, meta, where=str(folder / CONFIG))
     try:
         assets = task.load_assets(folder)
     except SeqkitError:

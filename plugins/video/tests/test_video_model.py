@@ -213,7 +213,6 @@ def test_motion_adds_each_frames_change_since_the_one_before(tiny_config):
     assert build_tagger(tiny_config(motion=False), 5).encoder.rnn.rnn.input_size == width
 
 
-
 def test_the_config_adds_the_keypoints_to_the_frame_features(tiny_config):
     frames = build_tagger(tiny_config(keypoints=True), 5).encoder.frontend.frames
     channels, grid = frames.body[-1][0].out_channels, frames.grid[0] * frames.grid[1]

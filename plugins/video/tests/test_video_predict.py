@@ -7,7 +7,7 @@ import json
 import numpy as np
 import torch
 
-from seqkit.cli import main
+from seqkit.cli import _parser, _task_config, main
 from seqkit.rundir import Run, load
 from seqkit_video import read_video, tag_frames, tag_video, task, write_video
 from seqkit_video.data import VideoAssets
@@ -82,3 +82,8 @@ def test_a_run_saved_before_motion_and_keypoints_existed_still_loads(tiny_config
     assert not run.config.motion and not run.config.keypoints
     frames = torch.randint(0, 256, (1, 5, 3, 24, 24), dtype=torch.uint8)
     assert torch.equal(run.model(frames, torch.tensor([5]))[0], model(frames, torch.tensor([5]))[0])
+    # a resume reads the run's config the same way (only the options given change it)
+    args, rest = _parser().parse_known_args(["train", "--task", "video", "--out", str(tmp_path),
+                                             "--resume", "--hidden-size", "10"])
+    resumed = _task_config(task, args, rest)
+    assert not resumed.motion and not resumed.keypoints
