@@ -73,12 +73,12 @@ def saved_defaults(cls: type[C]) -> C:
     """The defaults a saved ``config.json`` is read over: ``cls()``, except that each field
     declared with ``added`` takes its ``before`` value (nested configs too). A saved config
     names every setting its run had, so a missing one is one added since."""
-    changes = {}
+    hints, changes = get_type_hints(cls), {}
     for f in dataclasses.fields(cls):
         if "before" in f.metadata:
             changes[f.name] = f.metadata["before"]
-        elif dataclasses.is_dataclass(hint := get_type_hints(cls)[f.name]):
-            changes[f.name] = saved_defaults(hint)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            changes[f.name] = saved_defaults(hints[f.name])
     return dataclasses.replace(cls(), **changes)
 
 

@@ -120,8 +120,9 @@ class ImageGrid(BackboneBody):
 def keypoints(grid: torch.Tensor) -> torch.Tensor:
     """``(N, C, h, w)`` -> ``(N, 2C)``: each channel's expected ``x`` then ``y`` (from -1 to 1
     across the grid) under a softmax over its cells (a spatial soft-argmax). Where a channel
-    fires comes out as a coordinate, however strongly it fires: a shape's place, to a fraction
-    of a cell, whatever its contrast."""
+    fires comes out as a coordinate, to a fraction of a cell. Once the channel fires a few
+    units above its other cells the softmax saturates and firing harder no longer moves it
+    (so a shape's contrast hardly does); a weak response is pulled toward the centre."""
     n, c, h, w = grid.shape
     weights = grid.float().flatten(2).softmax(-1).view(n, c, h, w)
     xs = torch.linspace(-1.0, 1.0, w, device=grid.device)
@@ -141,7 +142,7 @@ class FrameFrontend(BackboneBody):
     at the left edge and one at the right give the same mean). Needs ``feature_size`` > 0
     and frames of ``frame_size``, the size the grid was measured at. ``keypoints``: each
     channel's soft-argmax over the grid (``keypoints``), its x and y, goes into the projection
-    too: where a channel fires, whatever its strength (a shape's place, whatever its colour).
+    too: where a channel fires, which a clear response gives nearly whatever its strength.
 
     Only the real frames (``t < lengths[b]``) go through the CNN, so padding never enters the
     batch-norm statistics nor costs time; padding frames come out as zeros. ``chunk`` > 0 runs
@@ -165,7 +166,8 @@ class FrameFrontend(BackboneBody):
 
     def pool(self, grid: torch.Tensor) -> torch.Tensor:
         """The body's output ``(N, C, h, w)`` -> ``(N, F)``: averaged over space and
-        projected, or with ``keep_position`` the whole grid projected."""
+        projected, or with ``keep_position`` the whole grid projected; with ``keypoints``
+        each channel's x and y go into the projection too."""
         if self.grid is None:
             pooled = grid.mean(dim=(2, 3))
         elif tuple(grid.shape[2:]) != self.grid:

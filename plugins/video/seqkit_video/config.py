@@ -39,7 +39,7 @@ class VideoConfig:
     # are (bounces and exits happen at the edges); pooling alone would average it away
     position: bool = True
     # add each CNN channel's soft-argmax (where on the grid it fires, as x and y) to the
-    # frame features: a shape's place to a fraction of a cell, whatever its contrast
+    # frame features: a shape's place to a fraction of a cell, little moved by its contrast
     keypoints: bool = added(True, before=False)
     frame_size: int = 32  # frames are resized to frame_size x frame_size pixels
     feature_size: int = 64  # per-frame features are projected to this width
