@@ -33,6 +33,7 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
     """
     out = Path(out)
     config = validate(config)
+    dist.setup(dist.pick_device(config.train.device))  # under torchrun: join the group now
     restart = False
     if resume:
         recorded = _check_resumable(out, task, config).get("data")
@@ -58,6 +59,7 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
                     "AVX-512 BF16 or AMX): training in float32")
     seed_all(config.train.seed)
     model = task.build_model(config, data.assets)
+    dist.barrier()  # every rank has looked at the folder before rank 0 writes to it
     if dist.is_main():
         out.mkdir(parents=True, exist_ok=True)
         if resume:  # records changed budgets such as --max-steps

@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
+# `seqkit train` with rank 1 starting late, so that a rank which looks at --out after rank 0 has
+# begun writing there would take the new run for an old one (the race a CI run once lost)
+LATE_RANK_1 = ("import os, sys, time\n"
+               "if os.environ['RANK'] == '1': time.sleep(3)\n"
+               "from seqkit.cli import main\n"
+               "sys.exit(main(sys.argv[1:]))")
 
 
 @pytest.mark.skipif(not TORCHRUN.exists() and not shutil.which("torchrun"),
@@ -16,8 +22,8 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 def test_two_processes_train_one_run(tmp_path):
     out = tmp_path / "lm"
     command = [str(TORCHRUN if TORCHRUN.exists() else shutil.which("torchrun")),
-               "--nproc_per_node", "2", "-m", "seqkit.cli", "train", "--task", "lm",
-               "--out", str(out), "--hidden-size", "32", "--embed-size", "32", "--num-layers",
+               "--nproc_per_node", "2", "--no-python", sys.executable, "-c", LATE_RANK_1,
+               "train", "--task", "lm", "--out", str(out), "--hidden-size", "32", "--embed-size", "32", "--num-layers",
                "1", "--train.epochs", "3", "--train.no-bf16", "--train.log-every", "1000"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
