@@ -14,8 +14,8 @@ from seqkit.config import to_dict, validate
 from seqkit.data import Source, parse_source
 from seqkit.errors import SeqkitError
 from seqkit.metrics_log import MetricsLog
-from seqkit.rundir import (METRICS, is_leftover, load, read_config, save_run, write_config,
-                           write_json)
+from seqkit.rundir import (METRICS, is_leftover, load, read_config, save_run, saved_config,
+                           write_config, write_json)
 from seqkit.task import Task, TaskData
 from seqkit.train import bf16_native, evaluate, fit, seed_all
 
@@ -103,7 +103,8 @@ def _check_resumable(out: Path, task: Task, config: Any) -> dict:
     another model: every setting outside ``train`` must be the run's own. Returns the run's
     ``config.json``."""
     meta = read_config(out, task.name)
-    saved = meta["config"]
+    # as the run loads: a setting added since it was saved takes the value it had
+    saved = json.loads(json.dumps(to_dict(saved_config(task, meta, str(out / "config.json")))))
     wanted = json.loads(json.dumps(to_dict(config)))  # as config.json holds it (lists)
     changed = sorted(key for key in wanted if key != "train" and wanted[key] != saved.get(key))
     if changed:

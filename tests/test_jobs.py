@@ -39,6 +39,21 @@ def test_a_resume_may_change_training_settings(lm_run, tiny_lm, tmp_path):
     assert metrics["epochs"] == 9
 
 
+def test_a_run_saved_before_a_setting_existed_resumes(lm_run, tiny_lm, tmp_path):
+    """A key missing from config.json reads as the value the run had (here the default), as
+    ``load`` reads it: it is not a change of model settings."""
+    run = tmp_path / "run"
+    shutil.copytree(lm_run, run)
+    meta = json.loads((run / "config.json").read_text())
+    default = dataclasses.asdict(get_task("lm").config())
+    assert meta["config"]["cell"] == default["cell"]
+    del meta["config"]["cell"]  # as a seqkit from before the setting wrote it
+    (run / "config.json").write_text(json.dumps(meta))
+    metrics = train(get_task("lm"), tiny_lm(epochs=9), Source("builtin"), run, resume=True,
+                    quiet=True)
+    assert metrics["epochs"] == 9
+
+
 def test_a_folder_that_is_not_a_run_is_refused_untouched(tiny_lm, tmp_path):
     folder = tmp_path / "mine"
     (folder / "checkpoint").mkdir(parents=True)
