@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seqkit import TrainConfig
+from seqkit.errors import SeqkitError
 
 WORD_UNITS_MAX = 50  # tokens=auto: word units up to this many distinct training words
 PER_UTTERANCE = ("mean", "utterance")  # normalisations that read the whole utterance first
@@ -70,6 +71,9 @@ class SpeechConfig:
     time_masks: int = 1  # SpecAugment time masks per training utterance
     time_mask_width: int = 10  # widest time mask, in frames
     speed: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors drawn in training
+    # (low, high) dB: white noise added to every training clip at a signal-to-noise ratio drawn
+    # from this range (empty: none), so that recordings with other noise floors look familiar
+    noise_snr: tuple[float, ...] = ()
     beam: int = 1  # CTC beam width when evaluating and predicting (1: greedy)
     max_seconds: float = 30.0  # longest input accepted
     too_long: Literal["error", "cut"] = "error"  # longer input: an error, or cut with a warning
@@ -82,6 +86,12 @@ class SpeechConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         batch_size=16, optimizer="adamw", lr=5e-3, weight_decay=1e-2, clip=5.0,
         schedule="cosine", warmup_steps=50, epochs=30, log_every=25))  # see seqkit.TrainConfig
+
+    def check(self) -> None:
+        """Rules that span values: the noise range is empty or (low, high)."""
+        if self.noise_snr and (len(self.noise_snr) != 2 or self.noise_snr[0] > self.noise_snr[1]):
+            raise SeqkitError(f"noise_snr is (low, high) in dB with low <= high, or empty for "
+                              f"no noise; got {list(self.noise_snr)}")
 
     def normalization(self) -> str:
         """The normalisation the model uses: ``normalize`` with ``auto`` resolved."""

@@ -78,6 +78,17 @@ def load_wave(clip: Clip, config: SpeechConfig) -> torch.Tensor:
                       clip.name)
 
 
+def with_noise(wave: torch.Tensor, snr: tuple[float, float], rng: random.Random) -> torch.Tensor:
+    """``wave`` plus white noise at a signal-to-noise ratio (dB, against the clip's mean
+    power) drawn uniformly from ``snr``."""
+    power = wave.pow(2).mean()
+    if wave.numel() == 0 or power == 0:
+        return wave
+    ratio = 10 ** (rng.uniform(*snr) / 10)
+    noise = torch.randn(wave.shape, generator=torch.Generator().manual_seed(rng.getrandbits(63)))
+    return wave + noise * (power / ratio).sqrt()
+
+
 class Collate:
     """Lists of ``(index, clip, ids)`` -> batch dicts; in training, each clip at a speed drawn
     from ``config.speed`` (seeded by the batch's clips, so a resumed run draws the same)."""
@@ -88,7 +99,8 @@ class Collate:
     def _perturb(self, wave: torch.Tensor, rng: random.Random) -> torch.Tensor:
         factor = rng.choice(self.config.speed) if self.config.speed else 1.0
         rate = self.config.sample_rate
-        return wave if factor == 1.0 else resample(wave, round(rate * factor), rate)
+        wave = wave if factor == 1.0 else resample(wave, round(rate * factor), rate)
+        return with_noise(wave, self.config.noise_snr, rng) if self.config.noise_snr else wave
 
     def __call__(self, examples: list[tuple[int, Clip, list[int]]]) -> dict:
         rng = random.Random(hash((self.config.train.seed, tuple(i for i, _, _ in examples))))
