@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seqkit import TrainConfig
+from seqkit.config import bounded
 from seqkit.errors import SeqkitError
 
 WORD_UNITS_MAX = 50  # tokens=auto: word units up to this many distinct training words
@@ -47,6 +48,10 @@ class SpeechConfig:
     # split 100 % against 98.8 % validation), mean for voices training never heard (FSDD, a
     # fourth speaker: 73.6 % against 39.4 %). global stays the default
     normalize: Literal["auto", "utterance", "mean", "global", "none"] = "global"
+    # with a per-utterance normalisation (mean, utterance): raise every log-mel value to at
+    # least the utterance's loudest less this many dB first (0: off), so that the pauses of a
+    # clean recording and of a noisy one look alike
+    floor_db: float = bounded(0.0, ">= 0")
     conv_channels: int = 32  # channels of the convolutional subsampling stage
     conv_layers: int = 2  # causal 3x3 conv layers over (time, mel)
     subsample: int = 4  # time reduction of the conv stage: 1, 2 or 4 (stride-2 layers)
@@ -92,6 +97,9 @@ class SpeechConfig:
         if self.noise_snr and (len(self.noise_snr) != 2 or self.noise_snr[0] > self.noise_snr[1]):
             raise SeqkitError(f"noise_snr is (low, high) in dB with low <= high, or empty for "
                               f"no noise; got {list(self.noise_snr)}")
+        if self.floor_db and self.normalization() not in PER_UTTERANCE:
+            raise SeqkitError(f"floor_db reads the whole utterance, so it needs a per-utterance "
+                              f"normalize (mean or utterance), not {self.normalization()}")
 
     def normalization(self) -> str:
         """The normalisation the model uses: ``normalize`` with ``auto`` resolved."""

@@ -54,11 +54,13 @@ class LogMel(nn.Module):
 class Normalize(nn.Module):
     """Per-band normalisation of ``(B, T, M)`` features: ``mean`` (each utterance's own masked
     mean, the training set's spread), ``utterance`` (its own mean and variance), ``global``
-    (the training set's mean and spread), or ``none``."""
+    (the training set's mean and spread), or ``none``. ``floor_db`` > 0 (per-utterance modes):
+    first raise every value to at least the utterance's peak less that many dB."""
 
-    def __init__(self, mode: str, n_mels: int, stats: tuple[list, list] | None = None):
+    def __init__(self, mode: str, n_mels: int, stats: tuple[list, list] | None = None,
+                 floor_db: float = 0.0):
         super().__init__()
-        self.mode = mode
+        self.mode, self.floor = mode, floor_db * math.log(10) / 10  # dB -> natural log units
         mean, std = stats if stats else ([0.0] * n_mels, [1.0] * n_mels)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
@@ -69,6 +71,9 @@ class Normalize(nn.Module):
             return (feats - self.mean) / self.std
         if self.mode not in PER_UTTERANCE:
             return feats
+        if self.floor:  # silence at the same depth below the speech, whatever the noise
+            peak = feats.masked_fill(~mask.unsqueeze(-1), -math.inf).amax((1, 2), keepdim=True)
+            feats = torch.maximum(feats, peak - self.floor)
         weight = mask.unsqueeze(-1).float()
         count = weight.sum(1, keepdim=True).clamp(min=1)
         mean = (feats * weight).sum(1, keepdim=True) / count
@@ -141,7 +146,7 @@ class SpeechFrontend(nn.Module):
     def __init__(self, config, stats: tuple[list, list] | None = None):
         super().__init__()
         self.logmel = LogMel(config.sample_rate, config.n_mels, config.win_ms, config.hop_ms)
-        self.normalize = Normalize(config.normalization(), config.n_mels, stats)
+        self.normalize = Normalize(config.normalization(), config.n_mels, stats, config.floor_db)
         self.augment = SpecAugment(config.freq_masks, config.freq_mask_width, config.time_masks,
                                    config.time_mask_width)
         strides = int(math.log2(config.subsample))

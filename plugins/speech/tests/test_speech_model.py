@@ -52,6 +52,42 @@ def test_mean_normalisation_removes_a_channels_colour_and_keeps_the_spread():
     assert not torch.allclose(glob(feats, mask), glob(feats + colour, mask), atol=1e-3)
 
 
+def test_a_floor_below_the_peak_makes_pauses_alike_whatever_their_noise():
+    torch.manual_seed(0)
+    bands, floor_db = 4, 30.0
+    depth = floor_db * np.log(10) / 10  # the floor in the features' natural-log units
+    speech = torch.randn(1, 8, bands)  # within a few units of its peak
+    peak = speech.max()
+
+    def clip(pause_level: float) -> torch.Tensor:  # speech between two pauses at one level
+        pause = torch.full((1, 5, bands), float(peak) - pause_level)
+        return torch.cat([pause, speech, pause], 1)
+
+    mask = torch.ones(1, 18, dtype=torch.bool)
+    norm = Normalize("mean", bands, (torch.zeros(bands).tolist(), [1.0] * bands), floor_db)
+    quiet, noisy = norm(clip(3 * depth), mask), norm(clip(1.5 * depth), mask)
+    torch.testing.assert_close(quiet, noisy)  # both pauses lie below the floor
+    floored = torch.cat([torch.full((5, bands), float(peak - depth)), speech[0],
+                         torch.full((5, bands), float(peak - depth))])
+    torch.testing.assert_close(quiet[0], floored - floored.mean(0))  # speech left as it was
+    plain = Normalize("mean", bands, (torch.zeros(bands).tolist(), [1.0] * bands))
+    assert not torch.allclose(plain(clip(3 * depth), mask), plain(clip(1.5 * depth), mask))
+    # padding does not set the peak
+    padded, long_mask = torch.cat([clip(3 * depth), torch.full((1, 4, bands), 99.0)], 1), \
+        torch.cat([mask, torch.zeros(1, 4, dtype=torch.bool)], 1)
+    torch.testing.assert_close(norm(padded, long_mask)[0, :18], quiet[0])
+
+
+def test_a_floor_needs_a_per_utterance_normalisation(tiny_config):
+    from seqkit.config import validate
+
+    config = validate(tiny_config(floor_db=30.0, normalize="mean"))
+    floor = SpeechModel(config, C).encoder.frontend.normalize.floor
+    assert floor == pytest.approx(30.0 * np.log(10) / 10)  # the model applies it
+    with pytest.raises(SeqkitError, match="floor_db"):
+        validate(tiny_config(floor_db=30.0, normalize="global"))
+
+
 @pytest.mark.parametrize("subsample,layers", [(1, 1), (2, 2), (4, 2), (4, 3)])
 def test_shapes_and_lengths(tiny_config, subsample, layers):
     config = tiny_config(subsample=subsample, conv_layers=layers)
