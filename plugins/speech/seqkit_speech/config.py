@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from seqkit import TrainConfig
-from seqkit.config import bounded
+from seqkit.config import added, bounded
 from seqkit.errors import SeqkitError
 
 WORD_UNITS_MAX = 50  # tokens=auto: word units up to this many distinct training words
@@ -78,7 +78,8 @@ class SpeechConfig:
     speed: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors drawn in training
     # (low, high) dB: white noise added to every training clip at a signal-to-noise ratio drawn
     # from this range (empty: none), so that recordings with other noise floors look familiar
-    noise_snr: tuple[float, ...] = ()
+    # (FSDD's official split 99.6 % against 98.8 % without; docs/tasks/speech.md)
+    noise_snr: tuple[float, ...] = added((10.0, 40.0), before=())
     beam: int = 1  # CTC beam width when evaluating and predicting (1: greedy)
     max_seconds: float = 30.0  # longest input accepted
     too_long: Literal["error", "cut"] = "error"  # longer input: an error, or cut with a warning
