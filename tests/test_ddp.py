@@ -23,8 +23,9 @@ def test_two_processes_train_one_run(tmp_path):
     out = tmp_path / "lm"
     command = [str(TORCHRUN if TORCHRUN.exists() else shutil.which("torchrun")),
                "--nproc_per_node", "2", "--no-python", sys.executable, "-c", LATE_RANK_1,
-               "train", "--task", "lm", "--out", str(out), "--hidden-size", "32", "--embed-size", "32", "--num-layers",
-               "1", "--train.epochs", "3", "--train.no-bf16", "--train.log-every", "1000"]
+               "train", "--task", "lm", "--out", str(out), "--hidden-size", "32",
+               "--embed-size", "32", "--num-layers", "1", "--train.epochs", "3",
+               "--train.no-bf16", "--train.log-every", "1000"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]

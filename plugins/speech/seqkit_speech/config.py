@@ -78,7 +78,7 @@ class SpeechConfig:
     speed: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors drawn in training
     # (low, high) dB: white noise added to every training clip at a signal-to-noise ratio drawn
     # from this range (empty: none), so that recordings with other noise floors look familiar
-    # (FSDD's official split 99.6 % against 98.8 % without; docs/tasks/speech.md)
+    # (FSDD's official split, two seeds: 99.6 / 99.2 % against 98.8 / 98.8 % without)
     noise_snr: tuple[float, ...] = added((10.0, 40.0), before=())
     beam: int = 1  # CTC beam width when evaluating and predicting (1: greedy)
     max_seconds: float = 30.0  # longest input accepted
@@ -94,7 +94,8 @@ class SpeechConfig:
         schedule="cosine", warmup_steps=50, epochs=30, log_every=25))  # see seqkit.TrainConfig
 
     def check(self) -> None:
-        """Rules that span values: the noise range is empty or (low, high)."""
+        """Rules that span values: the noise range is empty or (low, high); a floor needs a
+        per-utterance normalisation."""
         if self.noise_snr and (len(self.noise_snr) != 2 or self.noise_snr[0] > self.noise_snr[1]):
             raise SeqkitError(f"noise_snr is (low, high) in dB with low <= high, or empty for "
                               f"no noise; got {list(self.noise_snr)}")
