@@ -1,7 +1,8 @@
 """Resume state: everything ``fit()`` needs to continue exactly where it stopped.
 
 A checkpoint is a folder ``RUN/checkpoint`` with the weights (safetensors) and ``state.pt``
-(optimiser, scheduler, RNG states, data position, carried recurrent state), loaded with
+(optimiser, scheduler, RNG states, data position, carried recurrent state, and the weight
+average where training keeps one), loaded with
 ``weights_only=True``. It is written as ``checkpoint.new`` and swapped in with two renames; if
 the process dies between them, ``checkpoint.old`` is still complete and is used instead.
 """
@@ -41,7 +42,7 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler, progress: dict,
-                    carry: Any) -> None:
+                    carry: Any, average: nn.Module | None = None) -> None:
     """Write the resume state of a run into ``folder/checkpoint``, replacing the last one.
 
     At every moment a complete checkpoint lies in ``checkpoint`` or ``checkpoint.old``: the new
@@ -52,8 +53,11 @@ def save_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler, progre
     shutil.rmtree(new, ignore_errors=True)  # a leftover of a crash while writing
     new.mkdir(parents=True)
     save_weights(model, new / WEIGHTS)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "progress": progress, "rng": rng_state(), "carry": carry}, new / STATE)
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "progress": progress, "rng": rng_state(), "carry": carry}
+    if average is not None:
+        state["average"] = average.state_dict()
+    torch.save(state, new / STATE)
     if current.exists():
         shutil.rmtree(old, ignore_errors=True)
         current.rename(old)
@@ -87,9 +91,12 @@ def has_checkpoint(folder: Path) -> bool:
 
 
 def load_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
-                    device: torch.device) -> tuple[dict, Any]:
+                    device: torch.device, average: nn.Module | None = None) -> tuple[dict, Any]:
     """Restore a run's resume state from ``checkpoint`` (or ``checkpoint.old`` when a crash
-    left it the only complete one); returns ``(progress, carry)``."""
+    left it the only complete one); returns ``(progress, carry)``.
+
+    A weight ``average`` restarts from the restored weights where the checkpoint holds none (it
+    was saved without one)."""
     found = [folder / n for n in ("checkpoint", "checkpoint.old")
              if (folder / n / STATE).is_file()]
     if not found:
@@ -111,7 +118,18 @@ def load_checkpoint(folder: Path, model: nn.Module, optimizer, scheduler,
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
+        if average is not None:
+            _restore_average(average, model, state.get("average"))
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
-        raise SeqkitError(f"--resume: {path / STATE} does not fit this run's optimiser or "
-                          f"schedule ({brief(err)})") from None
+        raise SeqkitError(f"--resume: {path / STATE} does not fit this run's optimiser, "
+                          f"schedule or weight average ({brief(err)})") from None
     return state["progress"], state["carry"]
+
+
+def _restore_average(average: nn.Module, model: nn.Module, saved: dict | None) -> None:
+    """Load a saved weight average, or restart it from ``model``'s weights."""
+    if saved is not None:
+        average.load_state_dict(saved)
+        return
+    average.n_averaged.zero_()
+    average.update_parameters(model)  # the first update copies

@@ -226,6 +226,9 @@ class TrainConfig:
     anneal: float = bounded(4.0, ">= 1")  # divisor of the lr for the plateau schedule
     warmup_steps: int = bounded(0, ">= 0")  # linear warm-up steps before the schedule
     clip: float = bounded(0.25, ">= 0")  # max global gradient norm (0 disables clipping)
+    # validate and keep an exponential moving average of the weights with this decay (e.g.
+    # 0.999: about the last 1,000 steps); 0: the weights as they are
+    ema: float = bounded(0.0, "[0, 1)")
     epochs: int = bounded(40, ">= 1")  # passes over the training data (upper bound)
     max_steps: int = bounded(0, ">= 0")  # stop after this many optimiser steps (0: no limit)
     max_time: float = bounded(0.0, ">= 0")  # stop after this many seconds of training (0: none)

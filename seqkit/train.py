@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from seqkit import dist
+from seqkit.averaging import weight_average
 from seqkit.checkpoint import load_checkpoint, save_checkpoint
 from seqkit.decoding import map_state
 from seqkit.errors import SeqkitError
@@ -167,6 +168,7 @@ class Trainer:
         self.train_batches = data.split("train")
         self.valid = data.splits.get("valid")
         self.optimizer = build_optimizer(model, tc)
+        self.average = weight_average(self.model, tc.ema)  # None without --train.ema
         budget = tc.epochs * len(self.train_batches)
         self.schedule = Schedule(self.optimizer, tc, min(tc.max_steps or budget, budget))
         self.progress = Progress()
@@ -183,7 +185,7 @@ class Trainer:
     def resume(self) -> None:
         """Continue from ``out/checkpoint``: weights, optimiser, schedule, RNG, data position."""
         progress, carry = load_checkpoint(self.out, self.model, self.optimizer, self.schedule,
-                                          self.device)
+                                          self.device, self.average)
         self.progress = Progress.from_dict(progress)
         self.carry = _to(carry, self.device)
 
@@ -201,8 +203,16 @@ class Trainer:
         if tc.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip)
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         self.schedule.step(self.progress.elapsed)
         return loss.item(), items
+
+    @property
+    def kept(self) -> nn.Module:
+        """The model that validation scores and the run keeps: the weight average, or the
+        model itself without one."""
+        return self.model if self.average is None else self.average.module
 
     def validate(self) -> None:
         """Evaluate on the validation split, anneal, keep the best weights, checkpoint."""
@@ -222,7 +232,7 @@ class Trainer:
         if self.valid is None:
             return None
         self.refuse_diverged()
-        metrics = evaluate(self.task, self.model, self.valid, self.config, self.data.assets)
+        metrics = evaluate(self.task, self.kept, self.valid, self.config, self.data.assets)
         self.log.write(split="valid", step=self.progress.step, epoch=self.progress.epoch,
                        **metrics)
         if self.task.select not in metrics:
@@ -233,7 +243,7 @@ class Trainer:
             self.progress.best, self.progress.best_loss = score, metrics["loss"]
             self.refuse_diverged()
             if dist.is_main():
-                save_weights(self.model, self.out / WEIGHTS)
+                save_weights(self.kept, self.out / WEIGHTS)
         return metrics["loss"]
 
     def diverged(self, what: str) -> SeqkitError:
@@ -246,7 +256,8 @@ class Trainer:
     def refuse_diverged(self) -> None:
         """Raise ``diverged`` instead of saving weights that hold inf or NaN (a step that blew
         up between two loss checks), so that no file on disk is replaced by them."""
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+        weights = [*self.model.parameters(), *self.kept.parameters()]
+        if not all(bool(torch.isfinite(p).all()) for p in weights):
             raise self.diverged("the weights became inf or NaN")
 
     def checkpoint(self) -> None:
@@ -255,7 +266,7 @@ class Trainer:
         self.refuse_diverged()
         if dist.is_main():
             save_checkpoint(self.out, self.model, self.optimizer, self.schedule,
-                            self.progress.to_dict(), self.carry)
+                            self.progress.to_dict(), self.carry, self.average)
 
     def stop_now(self, started: float) -> bool:
         """Whether ``max_steps`` or ``max_time`` is reached."""
@@ -302,7 +313,7 @@ class Trainer:
             self._evaluate_and_keep_best()
         self.checkpoint()
         if math.isinf(p.best) and dist.is_main():  # never validated: keep the last weights
-            save_weights(self.model, self.out / WEIGHTS)
+            save_weights(self.kept, self.out / WEIGHTS)
         if dist.is_main():
             plot_curve(self.log.records(), self.out / "learning_curve.png", self.task.loss_floor)
         return {"steps": p.step, "epochs": p.epoch, "elapsed_s": round(p.elapsed, 2),
