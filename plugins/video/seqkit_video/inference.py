@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -121,12 +122,16 @@ class PredictOptions:
     video: str = ""  # a video file or frame folder to tag
     clip: int = -1  # or the number of a built-in test clip (-1: none)
     smoothing: float = -1.0  # Viterbi switch penalty in nats (-1: the run's own setting)
+    # average over the frames and their mirror image: on, off, or run (the run's own setting)
+    mirror: Literal["run", "on", "off"] = "run"
 
 
 def predict(run, options: PredictOptions) -> str:
     """One line per segment (``start end tag``, seconds), then a JSON line with the
     ``segments`` and ``frames_per_s``."""
     smoothing = None if options.smoothing < 0 else options.smoothing
+    if options.mirror != "run":
+        run.model.mirror = options.mirror == "on"
     if options.video:
         tagging = tag_video(run, options.video, smoothing)
     elif options.clip >= 0:

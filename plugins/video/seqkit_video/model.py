@@ -9,7 +9,9 @@ exits happen at the edges of the frame, which a spatial average would blur away.
 ``motion`` (the default) the RNN also sees how they changed since the frame before, which pins
 down the frame where a shape crosses a border or turns (``with_motion``). With a frozen
 backbone the CNN's grids of each clip piece are computed once and cached (by the batch's
-``keys``), so later epochs only run the projection, the RNN and the head.
+``keys``), so later epochs only run the projection, the RNN and the head. With ``mirror``, an
+evaluating model also tags every clip mirrored left to right, in the same batch, and averages
+the two views' tag probabilities (``mirrored``).
 """
 from __future__ import annotations
 
@@ -89,9 +91,10 @@ class VideoTagger(nn.Module):
     def __init__(self, frontend: FrameFrontend, num_tags: int, cell: str = "gru",
                  hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = True, multilabel: bool = False, cache_size: int = 0,
-                 motion: bool = False):
+                 motion: bool = False, mirror: bool = False):
         """``cache_size`` > 0: the front-end's body is frozen; its grids are cached per clip
-        piece; ``motion``: the RNN also sees each frame's change (``with_motion``)."""
+        piece; ``motion``: the RNN also sees each frame's change (``with_motion``);
+        ``mirror``: in eval mode, average over the clip and its mirror image."""
         super().__init__()
         frames = CachedFrames(frontend, cache_size)
         self.encoder = Encoder(frames, frames.output_size * (2 if motion else 1), cell,
@@ -99,6 +102,7 @@ class VideoTagger(nn.Module):
         self.head = StepClassifier(self.encoder.output_size, num_tags, dropout)
         self.drop = nn.Dropout(dropout)  # on the frame features
         self.multilabel, self.bidirectional, self.motion = multilabel, bidirectional, motion
+        self.mirror = mirror
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor, state: State | None = None,
                 reset: torch.Tensor | None = None, keys: torch.Tensor | None = None
@@ -107,7 +111,15 @@ class VideoTagger(nn.Module):
         (the core encoder's ``state``), then with ``motion`` each row's last frame features.
 
         ``state`` carries on from the previous chunk of the same clips; rows where
-        ``reset (B,)`` is set start afresh (their state is zeroed)."""
+        ``reset (B,)`` is set start afresh (their state is zeroed). With ``mirror`` in eval
+        mode, rows ``B..2B-1`` of the state are the mirrored views'."""
+        if self.mirror and not self.training:
+            return mirrored(self._tag, frames, lengths, state, reset, keys, self.multilabel)
+        return self._tag(frames, lengths, state, reset, keys)
+
+    def _tag(self, frames: torch.Tensor, lengths: torch.Tensor, state: State | None,
+             reset: torch.Tensor | None, keys: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        """``forward`` on the frames as they are."""
         if state is not None and reset is not None:
             if bool(reset.all()) or state[0].size(0) != frames.size(0):
                 state = None
@@ -127,6 +139,27 @@ class VideoTagger(nn.Module):
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-frame tag probabilities ``(..., K)``: softmax, or a sigmoid per tag."""
         return logits.float().sigmoid() if self.multilabel else logits.float().softmax(-1)
+
+
+MIRRORED_KEYS = 1 << 40  # added to a clip piece's cache key for its mirror image
+
+
+def mirrored(tag, frames: torch.Tensor, lengths: torch.Tensor, state: State | None,
+             reset: torch.Tensor | None, keys: torch.Tensor | None, multilabel: bool
+             ) -> tuple[torch.Tensor, State]:
+    """``tag`` run once on the clips and their mirror images (stacked as ``2B`` rows; the
+    carried ``state`` has ``2B`` rows too), returning the logits of the two views' mean tag
+    probabilities: log-probabilities for a softmax, log-odds for a sigmoid per tag. A mirror
+    image is cached under its clip's key plus ``MIRRORED_KEYS``."""
+    both = torch.cat([frames, frames.flip(-1)])
+    reset = None if reset is None else torch.cat([reset, reset])
+    if keys is not None:
+        keys = torch.cat([keys, torch.where(keys >= 0, keys + MIRRORED_KEYS, keys)])
+    logits, state = tag(both, torch.cat([lengths, lengths]), state, reset, keys)
+    logits = logits.float().view(2, frames.size(0), *logits.shape[1:])
+    if multilabel:
+        return torch.logit(logits.sigmoid().mean(0).clamp(1e-7, 1 - 1e-7)), state
+    return logits.log_softmax(-1).exp().mean(0).clamp_min(1e-30).log(), state
 
 
 def with_motion(features: torch.Tensor, lengths: torch.Tensor, previous: torch.Tensor | None
@@ -159,4 +192,5 @@ def build_tagger(config, num_tags: int, load_weights: bool = True) -> VideoTagge
                              keypoints=config.keypoints)
     return VideoTagger(frontend, num_tags, config.cell, config.hidden_size, config.num_layers,
                        config.dropout, config.bidirectional, config.multilabel,
-                       config.feature_cache if config.freeze_backbone else 0, config.motion)
+                       config.feature_cache if config.freeze_backbone else 0, config.motion,
+                       config.mirror)

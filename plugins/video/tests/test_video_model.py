@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from seqkit.data import Source
@@ -19,7 +20,7 @@ def _clips(batch: int = 3, steps: int = 7, side: int = 29, seed: int = 0) -> tor
 
 
 def test_shapes_at_odd_sizes_and_padding_is_ignored(tiny_config):
-    config = tiny_config(frame_size=29)
+    config = tiny_config(frame_size=29, mirror=False)
     torch.manual_seed(0)
     model = build_tagger(config, 11).eval()
     clips, lengths = _clips(), torch.tensor([7, 4, 5])
@@ -128,8 +129,9 @@ def test_streamed_training_memory_stays_flat_as_clips_grow(tiny_config):
     assert long > short * 3, "whole-clip BPTT should grow with the clip (the probe works)"
 
 
-def test_frozen_backbone_features_are_cached(tiny_config):
-    config = tiny_config(freeze_backbone=True)
+@pytest.mark.parametrize("mirror", [False, True])
+def test_frozen_backbone_features_are_cached(tiny_config, mirror):
+    config = tiny_config(freeze_backbone=True, mirror=mirror)
     data = task.prepare(config, Source("builtin"), None)
     torch.manual_seed(0)
     model = build_tagger(config, len(data.assets.tags))
@@ -139,9 +141,12 @@ def test_frozen_backbone_features_are_cached(tiny_config):
     batch = next(iter(data.split("train").epoch(0)))
     model.eval()
     first, _ = model(batch["frames"], batch["lengths"], keys=batch["keys"])
-    assert len(calls) == 3  # one call per clip, then cached
+    views = 2 if mirror else 1  # a mirror image is cached apart from its clip
+    assert len(calls) == 3 * views  # one call per clip, then cached
     again, _ = model(batch["frames"], batch["lengths"], keys=batch["keys"])
-    assert len(calls) == 3 and torch.allclose(first, again)
+    assert len(calls) == 3 * views and torch.allclose(first, again)
+    uncached, _ = model(batch["frames"], batch["lengths"])
+    assert torch.allclose(first, uncached, atol=1e-5)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen and all(".body." in n for n in frozen)
     # the position-keeping projection over the whole grid learns on top of the frozen body
@@ -219,3 +224,40 @@ def test_the_config_adds_the_keypoints_to_the_frame_features(tiny_config):
     assert frames.keypoints and frames.project[0].in_features == channels * (grid + 2)
     plain = build_tagger(tiny_config(keypoints=False), 5).encoder.frontend.frames
     assert not plain.keypoints and plain.project[0].in_features == channels * grid
+
+
+def test_mirror_averages_the_clip_and_its_mirror_image_when_evaluating(tiny_config):
+    torch.manual_seed(0)
+    plain = build_tagger(tiny_config(frame_size=23, mirror=False), 5).eval()
+    mirror = build_tagger(tiny_config(frame_size=23, mirror=True), 5).eval()
+    mirror.load_state_dict(plain.state_dict())
+    clips, lengths = _clips(steps=6, side=23), torch.tensor([6, 3, 5])
+    logits, state = mirror(clips, lengths)
+    views = [plain(c, lengths)[0].softmax(-1) for c in (clips, clips.flip(-1))]
+    mask = torch.arange(6)[None, :] < lengths[:, None]
+    assert torch.allclose(logits.softmax(-1)[mask], ((views[0] + views[1]) / 2)[mask], atol=1e-5)
+    assert not torch.allclose(views[0][mask], views[1][mask], atol=1e-3)  # the views differ
+    # either way round the clip gets the same tags; training sees the frames as they are
+    assert torch.allclose(mirror(clips.flip(-1), lengths)[0][mask], logits[mask], atol=1e-5)
+    assert state[0].size(0) == 6  # the mirrored views' rows follow the clips'
+    assert torch.equal(mirror.train()(clips, lengths)[0], plain.train()(clips, lengths)[0])
+
+
+def test_mirror_streams_chunk_by_chunk_like_the_whole_clip(tiny_config):
+    config = tiny_config(bidirectional=False, mirror=True, multilabel=True)
+    torch.manual_seed(0)
+    model = build_tagger(config, 4).eval()
+    clips, lengths = _clips(batch=2, steps=8, side=24), torch.tensor([8, 8])
+    whole, _ = model(clips, lengths)
+    state, pieces = None, []
+    for start in range(0, 8, 3):
+        piece = clips[:, start: start + 3]
+        logits, state = model(piece, torch.full((2,), piece.size(1)), state,
+                              torch.full((2,), start == 0))
+        pieces.append(logits)
+    assert torch.allclose(torch.cat(pieces, 1), whole, atol=1e-4)
+    plain = dataclasses.replace(config, mirror=False)
+    alone = build_tagger(plain, 4).eval()
+    alone.load_state_dict(model.state_dict())
+    views = [alone(c, lengths)[0].sigmoid() for c in (clips, clips.flip(-1))]
+    assert torch.allclose(whole.sigmoid(), (views[0] + views[1]) / 2, atol=1e-5)

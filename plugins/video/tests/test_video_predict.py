@@ -5,12 +5,14 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from seqkit.cli import _parser, _task_config, main
 from seqkit.rundir import Run, load
 from seqkit_video import read_video, tag_frames, tag_video, task, write_video
 from seqkit_video.data import VideoAssets
+from seqkit_video.inference import PredictOptions, predict
 from seqkit_video.model import build_tagger
 
 
@@ -41,8 +43,9 @@ def test_predict_a_builtin_clip_and_bad_input(tiny_run, tmp_path, capsys):
     assert "--video FILE" in capsys.readouterr().err
 
 
-def test_streamed_inference_equals_the_whole_clip(tiny_config, tmp_path):
-    config = tiny_config(bidirectional=False, frame_size=32)
+@pytest.mark.parametrize("mirror", [False, True])
+def test_streamed_inference_equals_the_whole_clip(tiny_config, tmp_path, mirror):
+    config = tiny_config(bidirectional=False, frame_size=32, mirror=mirror)
     assets = VideoAssets(["empty", "a", "b", "c"])
     torch.manual_seed(0)
     run = Run(task, config, build_tagger(config, 4).eval(), assets, tmp_path)
@@ -72,18 +75,42 @@ def test_segments_of_a_tagging(tiny_config, tmp_path):
 def test_a_run_saved_before_motion_and_keypoints_existed_still_loads(tiny_config, tmp_path):
     from seqkit.rundir import CONFIG, save_run
 
-    config = tiny_config(motion=False, keypoints=False)
+    config = tiny_config(motion=False, keypoints=False, mirror=False)
     model = build_tagger(config, 4).eval()
     save_run(tmp_path, task, config, model, VideoAssets(["empty", "a", "b", "c"]))
     saved = json.loads((tmp_path / CONFIG).read_text())
-    del saved["config"]["motion"], saved["config"]["keypoints"]  # as such a run wrote it
+    for setting in ("motion", "keypoints", "mirror"):  # as such a run wrote it
+        del saved["config"][setting]
     (tmp_path / CONFIG).write_text(json.dumps(saved))
     run = load(tmp_path)
-    assert not run.config.motion and not run.config.keypoints
+    assert not run.config.motion and not run.config.keypoints and not run.model.mirror
     frames = torch.randint(0, 256, (1, 5, 3, 24, 24), dtype=torch.uint8)
     assert torch.equal(run.model(frames, torch.tensor([5]))[0], model(frames, torch.tensor([5]))[0])
     # a resume reads the run's config the same way (only the options given change it)
     args, rest = _parser().parse_known_args(["train", "--task", "video", "--out", str(tmp_path),
                                              "--resume", "--hidden-size", "10"])
     resumed = _task_config(task, args, rest)
-    assert not resumed.motion and not resumed.keypoints
+    assert not resumed.motion and not resumed.keypoints and not resumed.mirror
+
+
+def test_mirror_at_predict_time_tags_a_clip_and_its_mirror_image_alike(tiny_run, capsys):
+    run = load(tiny_run)
+    assert run.model.mirror  # the default
+    run.model.mirror = False
+    frames = np.random.default_rng(1).integers(0, 256, (12, 24, 24, 3), dtype=np.uint8)
+    flipped = np.ascontiguousarray(frames[:, :, ::-1])
+    plain = [tag_frames(run, f).probs for f in (frames, flipped)]
+    assert not torch.allclose(plain[0], plain[1], atol=1e-4)
+    run.model.mirror = True
+    both = [tag_frames(run, f).probs for f in (frames, flipped)]
+    assert torch.allclose(both[0], both[1], atol=1e-5)
+    assert torch.allclose(both[0], (plain[0] + plain[1]) / 2, atol=1e-5)
+    outputs = {}
+    for mirror in ("on", "off", "run"):
+        assert main(["predict", str(tiny_run), "--clip", "1", "--mirror", mirror]) == 0
+        outputs[mirror] = json.loads(capsys.readouterr().out.splitlines()[-1])["segments"]
+    assert outputs["on"] == outputs["run"]  # the tiny run was trained with the default
+    for mirror in ("on", "off"):
+        predict(run, PredictOptions(clip=1, mirror=mirror))
+        assert run.model.mirror == (mirror == "on")
+    assert main(["predict", str(tiny_run), "--clip", "1", "--mirror", "sideways"]) == 2
