@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                               description="Evaluate a run dir; the last line of output is a JSON "
                                           "object of metrics.")
     evaluate.add_argument("run", help="run dir")
-    evaluate.add_argument("--data", help="built-in data (default), a folder, or hf:NAME[:CONFIG]")
+    evaluate.add_argument("--data", help="a folder, hf:NAME[:CONFIG] or builtin (default: the "
+                          "data the run was trained on)")
     evaluate.add_argument("--split", metavar="SPLIT",
                           help="valid, test, any other split the data has (e.g. a named test "
                                "set); default: test when the data has it, else valid; all: each "
@@ -213,7 +214,8 @@ def cmd_eval(args, rest) -> None:
     from seqkit.jobs import evaluate_run, metrics_line
 
     _check_flags(rest, _options("eval"))
-    print(metrics_line(evaluate_run(args.run, parse_source(args.data), args.split)))
+    source = parse_source(args.data) if args.data else None  # None: the run's own data
+    print(metrics_line(evaluate_run(args.run, source, args.split)))
 
 
 def cmd_predict(args, rest) -> None:

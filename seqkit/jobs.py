@@ -140,8 +140,22 @@ def _run_device(config: dict) -> torch.device:
     return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
 
 
-def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> dict:
-    """Evaluate a run dir on ``source``, on the run's training device (``train.device``).
+def recorded_source(path: str | Path) -> Source:
+    """The data a run dir was trained on, as its ``config.json`` records it (the built-in data
+    for a run that records none)."""
+    recorded = read_config(path).get("data")
+    if recorded is None:
+        return Source("builtin")
+    try:
+        return parse_source(recorded)
+    except SeqkitError:
+        raise SeqkitError(f"{path} was trained on {recorded}, which is not there any more; give "
+                          "--data with the data to evaluate it on") from None
+
+
+def evaluate_run(path: str | Path, source: Source | None, split: str | None = None) -> dict:
+    """Evaluate a run dir on ``source`` (None: the data it was trained on), on the run's
+    training device (``train.device``).
 
     ``split`` is valid, test, all or whole; by default test when the data has it, else valid.
     With "all", every split the data has is evaluated and its metrics are prefixed by its name.
@@ -149,6 +163,7 @@ def evaluate_run(path: str | Path, source: Source, split: str | None = None) -> 
     say about splits (the task's ``prepare`` reads ``Source.whole``).
     """
     run = load(path, _run_device(read_config(path)["config"]))
+    source = recorded_source(path) if source is None else source
     if split == "whole":
         source = dataclasses.replace(source, whole=True)
     data = run.task.prepare(run.config, source, run.assets)

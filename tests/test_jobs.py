@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 
+from seqkit.cli import main
 from seqkit.data import Source
 from seqkit.errors import SeqkitError
 from seqkit.jobs import evaluate_run, train
@@ -95,6 +96,15 @@ def test_a_resume_without_data_reads_the_data_the_run_recorded(tiny_lm, tmp_path
     assert again["valid_tokens"] == first["valid_tokens"]  # the folder's valid split
     builtin = evaluate_run(run, Source("builtin"), "valid")["tokens"]
     assert builtin != first["valid_tokens"]  # the built-in data would have shown
+    # seqkit eval without --data scores the run's own data too; --data builtin, the built-in
+    assert main(["eval", str(run), "--split", "valid"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["tokens"] == first["valid_tokens"]
+    assert main(["eval", str(run), "--split", "valid", "--data", "builtin"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["tokens"] == builtin
+    shutil.rmtree(folder)  # the data moved away: eval says so, and how to go on
+    assert main(["eval", str(run)]) == 2
+    assert "trained on " + str(folder.resolve()) in capsys.readouterr().err
+    assert main(["eval", str(run), "--split", "valid", "--data", "builtin"]) == 0
 
 
 def test_a_cli_resume_continues_with_the_runs_own_settings(tmp_path, capsys):
