@@ -223,7 +223,9 @@ class Trainer:
 
     def _evaluate_and_keep_best(self) -> float | None:
         """Log the validation metrics and save the weights if they are the best so far, by
-        the task's ``select`` metric.
+        the task's ``select`` metric, and on a tie by the validation loss: on a small
+        validation set an error rate reaches its floor (often 0) early, and without the
+        tie-break the first, least trained weights to reach it would be kept.
 
         Returns the validation loss (None without a validation split). At an early stop this
         runs alone, leaving the schedule untouched, so that a resumed run follows the same
@@ -239,8 +241,10 @@ class Trainer:
             raise SeqkitError(f"task '{self.task.name}' selects weights by '{self.task.select}',"
                               f" which its evaluate() does not report")
         score = metrics[self.task.select] * (-1 if self.task.select_max else 1)  # lower: better
-        if score < self.progress.best:
-            self.progress.best, self.progress.best_loss = score, metrics["loss"]
+        p = self.progress
+        best_loss = math.inf if p.best_loss is None else p.best_loss
+        if score < p.best or (score == p.best and metrics["loss"] < best_loss):
+            p.best, p.best_loss = score, metrics["loss"]
             self.refuse_diverged()
             if dist.is_main():
                 save_weights(self.kept, self.out / WEIGHTS)

@@ -122,6 +122,28 @@ def test_kept_weights_are_the_best_by_the_tasks_selection_metric(tmp_path, tiny_
         train(missing, tiny_lm(max_steps=5), Source("builtin"), tmp_path / "x", quiet=True)
 
 
+def test_a_tie_on_the_selection_metric_keeps_the_lower_validation_loss(tmp_path, tiny_lm):
+    """A score that reaches its best at the second of five validations and holds it there
+    keeps the weights of the tie with the lowest validation loss (the fourth), not the first
+    to reach it."""
+    task = get_task("lm")
+    scores = itertools.chain([0.1, 0.9, 0.9, 0.9, 0.9], itertools.repeat(0.0))
+    losses = itertools.chain([5.0, 4.0, 3.0, 1.0, 2.0], itertools.repeat(9.0))
+    snapshots = []
+
+    def scored(model, batches, config, assets):
+        metrics = task.evaluate(model, batches, config, assets)
+        snapshots.append(model.embed.weight.detach().clone())
+        return {**metrics, "score": next(scores), "loss": next(losses)}
+
+    spy = dataclasses.replace(task, evaluate=scored, select="score", select_max=True)
+    run = tmp_path / "run"
+    train(spy, tiny_lm(epochs=5, eval_every=0), Source("builtin"), run, quiet=True)
+    kept = load_file(str(run / "model.safetensors"))["embed.weight"]
+    assert torch.equal(kept, snapshots[3])
+    assert not any(torch.equal(kept, s) for i, s in enumerate(snapshots[:5]) if i != 3)
+
+
 def test_a_run_cut_by_max_time_ends_with_its_lr_decayed(tmp_path, tiny_lm):
     """With a linear schedule, --max-time sets the horizon: the run stops on the clock long
     before its epochs, and the lr it logged last is near zero, not the starting 20."""
