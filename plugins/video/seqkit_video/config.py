@@ -64,7 +64,7 @@ class VideoConfig:
     # at evaluation and prediction, also tag each clip mirrored left to right and average the
     # two views' probabilities (twice the compute; training is unchanged): for tags that left
     # and right do not change, such as the built-in ones; --no-mirror where they do
-    # ("turn left"). On the built-in clips, +0.3 points on validation (docs/tasks/video.md)
+    # ("turn left"). On the built-in clips: +0.3 points on validation (docs/tasks/video.md)
     mirror: bool = added(True, before=False)
     fps: float = 0.0  # frames per second sampled from video files (0: every frame)
     max_seconds: float = 600.0  # refuse videos longer than this
