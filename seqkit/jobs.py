@@ -38,7 +38,7 @@ def train(task: Task, config: Any, source: Source | None, out: str | Path,
     if resume:
         recorded = _check_resumable(out, task, config).get("data")
         if source is None and recorded is not None:
-            source = parse_source(recorded)
+            source = recorded_source(out)
             _say(quiet, f"resuming on the run's own data: {source}")
         restart = _never_saved(out)
         if restart:  # it failed or was killed before its first checkpoint: nothing to keep
@@ -150,7 +150,7 @@ def recorded_source(path: str | Path) -> Source:
         return parse_source(recorded)
     except SeqkitError:
         raise SeqkitError(f"{path} was trained on {recorded}, which is not there any more; give "
-                          "--data with the data to evaluate it on") from None
+                          "--data with the data to use instead") from None
 
 
 def evaluate_run(path: str | Path, source: Source | None, split: str | None = None) -> dict:

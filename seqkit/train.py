@@ -260,8 +260,8 @@ class Trainer:
     def refuse_diverged(self) -> None:
         """Raise ``diverged`` instead of saving weights that hold inf or NaN (a step that blew
         up between two loss checks), so that no file on disk is replaced by them."""
-        weights = [*self.model.parameters(), *self.kept.parameters()]
-        if not all(bool(torch.isfinite(p).all()) for p in weights):
+        models = {id(m): m for m in (self.model, self.kept)}.values()  # one without an average
+        if not all(bool(torch.isfinite(p).all()) for m in models for p in m.parameters()):
             raise self.diverged("the weights became inf or NaN")
 
     def checkpoint(self) -> None:

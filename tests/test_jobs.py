@@ -105,6 +105,8 @@ def test_a_resume_without_data_reads_the_data_the_run_recorded(tiny_lm, tmp_path
     assert main(["eval", str(run)]) == 2
     assert "trained on " + str(folder.resolve()) in capsys.readouterr().err
     assert main(["eval", str(run), "--split", "valid", "--data", "builtin"]) == 0
+    with pytest.raises(SeqkitError, match="not there any more; give --data"):  # and a resume
+        train(get_task("lm"), tiny_lm(epochs=3), None, run, resume=True, quiet=True)
 
 
 def test_a_cli_resume_continues_with_the_runs_own_settings(tmp_path, capsys):

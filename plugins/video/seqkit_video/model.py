@@ -159,7 +159,7 @@ def mirrored(tag, frames: torch.Tensor, lengths: torch.Tensor, state: State | No
     logits = logits.float().view(2, frames.size(0), *logits.shape[1:])
     if multilabel:
         return torch.logit(logits.sigmoid().mean(0).clamp(1e-7, 1 - 1e-7)), state
-    return logits.log_softmax(-1).exp().mean(0).clamp_min(1e-30).log(), state
+    return logits.softmax(-1).mean(0).clamp_min(1e-30).log(), state
 
 
 def with_motion(features: torch.Tensor, lengths: torch.Tensor, previous: torch.Tensor | None
