@@ -80,6 +80,10 @@ class SpeechConfig:
     # from this range (empty: none), so that recordings with other noise floors look familiar
     # (FSDD's official split, two seeds: 99.6 / 99.2 % against 98.8 / 98.8 % without)
     noise_snr: tuple[float, ...] = added((10.0, 40.0), before=())
+    # more training clips: this many of the training transcripts said by eSpeak NG voices
+    # drawn as for the built-in data (synth.*: voice, rate, pitch, noise), so that training
+    # hears more voices than the data's few speakers (0: none)
+    voices: int = bounded(0, ">= 0")
     beam: int = 1  # CTC beam width when evaluating and predicting (1: greedy)
     max_seconds: float = 30.0  # longest input accepted
     too_long: Literal["error", "cut"] = "error"  # longer input: an error, or cut with a warning

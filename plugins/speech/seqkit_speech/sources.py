@@ -13,6 +13,8 @@
   through ``datasets`` without its decoder (which needs torchcodec and FFmpeg); a local
   ``audiofolder`` (``metadata.csv`` with ``file_name``, in split subfolders or not) is read as
   a folder of tables, also when given as ``hf:audiofolder:DIR``.
+
+With ``--voices N``, N more training clips say the training transcripts in eSpeak NG voices.
 """
 from __future__ import annotations
 
@@ -63,15 +65,23 @@ def builtin(config: SpeechConfig) -> dict[str, list[Clip]]:
     synth = config.synth
     counts = {"train": synth.train_utterances, "valid": synth.valid_utterances,
               "test": synth.test_utterances}
-    rate = config.sample_rate
-    out = {}
-    for split, count in counts.items():
-        utterances = synth_split(synth, split, count)
-        out[split] = [Clip(resample(torch.from_numpy(u.samples), SYNTH_RATE, rate).numpy(),
-                           u.text, f"{split} utterance {i} ({u.voice})",
-                           len(u.samples) / SYNTH_RATE, rate, u.voice)
-                      for i, u in enumerate(utterances)]
-    return out
+    return {split: synth_clips(synth_split(synth, split, count), split, config.sample_rate)
+            for split, count in counts.items()}
+
+
+def synth_clips(utterances: list, split: str, rate: int) -> list[Clip]:
+    """Clips of synthesised utterances, resampled to the model's ``rate``."""
+    return [Clip(resample(torch.from_numpy(u.samples), SYNTH_RATE, rate).numpy(), u.text,
+                 f"{split} utterance {i} ({u.voice})", len(u.samples) / SYNTH_RATE, rate, u.voice)
+            for i, u in enumerate(utterances)]
+
+
+def with_voices(train: list[Clip], config: SpeechConfig) -> list[Clip]:
+    """``train`` and ``config.voices`` more clips: its transcripts said by eSpeak voices drawn
+    as for the built-in data (``config.synth``: voices, rate, pitch, noise, seed)."""
+    texts = sorted({" ".join(clip.text.split()) for clip in train})
+    said = synth_split(config.synth, "voices", config.voices, texts)
+    return train + synth_clips(said, "voices", config.sample_rate)
 
 
 def fsdd_files(folder: Path) -> list[Path] | None:
@@ -252,6 +262,8 @@ def read_clips(config: SpeechConfig, source: Source) -> dict[str, list[Clip]]:
                               "path,text beside the audio, FSDD's recordings/{digit}_{speaker}_"
                               "{index}.wav, or yesno's 0_1_..._1.wav files")
     splits = {k: v for k, v in splits.items() if v}
+    if config.voices and "train" in splits and not source.whole:
+        splits["train"] = with_voices(splits["train"], config)
     if source.whole:
         return {"whole": [clip for clips in splits.values() for clip in clips]}
     return splits

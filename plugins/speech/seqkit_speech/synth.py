@@ -121,14 +121,16 @@ def _say_fresh(requests: list[tuple[str, str, int, int]]) -> list[np.ndarray]:
         return pool.submit(_say_all, requests).result()
 
 
-def synth_split(config: SynthConfig, split: str, count: int) -> list[Utterance]:
+def synth_split(config: SynthConfig, split: str, count: int,
+                texts: list[str] | None = None) -> list[Utterance]:
     """The first ``count`` utterances of ``split``: text, voice, rate, pitch and noise drawn
-    from a generator seeded by (seed, split, index); the same on every call."""
+    from a generator seeded by (seed, split, index); the same on every call. With ``texts``,
+    each says one of those (drawn) instead of a digit string or a word of the list."""
     stream = {"train": 0, "valid": 1, "test": 2}.get(split, 3)
     plans, requests = [], []
     for index in range(count):
         rng = random.Random((config.seed * 7919 + stream) * 1_000_003 + index)
-        text = utterance_text(rng, config)
+        text = rng.choice(texts) if texts else utterance_text(rng, config)
         voice = f"{rng.choice(VOICES)}+{rng.choice(VARIANTS)}"
         requests.append((text, voice, rng.randint(*config.rate), rng.randint(*config.pitch)))
         plans.append((rng.uniform(0, config.noise), rng.getrandbits(32)))

@@ -195,6 +195,23 @@ def test_synthesis_is_deterministic_and_varied(tiny_config):
     assert [u.text for u in other] != [u.text for u in first]
 
 
+def test_voices_say_the_training_transcripts_in_espeak_voices(fsdd_folder, tiny_config):
+    plain = read_clips(tiny_config(), folder(fsdd_folder))
+    mixed = read_clips(tiny_config(voices=30), folder(fsdd_folder))
+    assert mixed["train"][:len(plain["train"])] == plain["train"]
+    added = mixed["train"][len(plain["train"]):]
+    assert len(added) == 30 and {c.text for c in added} == {"zero", "three", "seven"}
+    assert len({c.speaker for c in added}) > 3  # eSpeak voices, not the data's speakers
+    assert all(isinstance(c.audio, np.ndarray) and c.rate == 8000 and 0.2 < c.seconds < 3
+               for c in added)
+    assert {k: v for k, v in mixed.items() if k != "train"} == \
+        {k: v for k, v in plain.items() if k != "train"}  # only training hears them
+    again = read_clips(tiny_config(voices=30), folder(fsdd_folder))["train"][-30:]
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(added, again))
+    whole = read_clips(tiny_config(voices=30), Source("folder", path=fsdd_folder, whole=True))
+    assert len(whole["whole"]) == 72  # scoring a folder scores only its files
+
+
 def test_real_fsdd_official_split(shared_data, tiny_config):
     splits = read_clips(tiny_config(), folder(shared_data / "fsdd"))
     assert {k: len(v) for k, v in splits.items()} == {"test": 250, "valid": 250, "train": 2000}
