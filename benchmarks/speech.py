@@ -45,6 +45,7 @@ from seqkit.jobs import evaluate_run, train  # noqa: E402
 from seqkit.rundir import load  # noqa: E402
 from seqkit_speech import SpeechConfig, task  # noqa: E402
 from seqkit_speech.inference import stream_file  # noqa: E402
+from seqkit_speech.sources import yesno_transcript  # noqa: E402
 from seqkit_speech.synth import DIGITS  # noqa: E402
 
 FSDD, YESNO = DATA / "fsdd", DATA / "yesno"
@@ -133,8 +134,7 @@ def yesno_folds(folder: Path, folds: int) -> list[Path]:
             rows = ["path,text"]
             for path in files:
                 shutil.copy(path, root / "audio" / path.name)
-                words = " ".join("yes" if b == "1" else "no" for b in path.stem.split("_"))
-                rows.append(f"audio/{path.name},{words}")
+                rows.append(f"audio/{path.name},{yesno_transcript(path)}")
             (root / f"{split}.csv").write_text("\n".join(rows) + "\n")
         made.append(root)
     return made

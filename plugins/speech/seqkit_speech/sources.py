@@ -126,10 +126,14 @@ def _fsdd_split(speaker: str, take: int, held: set, heard: set, valid_takes: int
 
 def yesno(files: list[Path], config: SpeechConfig) -> dict[str, list[Clip]]:
     """yesno splits: the first half of the sorted files test, the rest train (and valid)."""
-    clips = [file_clip(p, " ".join("yes" if b == "1" else "no" for b in p.stem.split("_")))
-             for p in files]
+    clips = [file_clip(p, yesno_transcript(p)) for p in files]
     half = len(clips) // 2
     return {"test": clips[:half], **cut_valid(clips[half:], config.valid_fraction)}
+
+
+def yesno_transcript(path: Path) -> str:
+    """What a yesno recording says: ``0_1_1.wav`` -> "no yes yes"."""
+    return " ".join("yes" if bit == "1" else "no" for bit in path.stem.split("_"))
 
 
 def cut_valid(clips: list[Clip], fraction: float, test: bool = False) -> dict[str, list[Clip]]:

@@ -56,9 +56,9 @@ class ESpeak:
         self.lib, self.chunks = lib, []
         # some variants breathe: noise from eSpeak's own generator, which espeak_Initialize
         # seeds from the clock; say() reseeds it per utterance so that samples follow the request
-        self.seed = getattr(lib, "espeak_ng_SetRandSeed", None)
-        if self.seed is not None:
-            self.seed.argtypes, self.seed.restype = [ctypes.c_long], None
+        self.reseed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self.reseed is not None:
+            self.reseed.argtypes, self.reseed.restype = [ctypes.c_long], None
         self.callback = _CALLBACK(self._receive)  # kept alive as long as the engine
         lib.espeak_SetSynthCallback(self.callback)
 
@@ -84,8 +84,8 @@ class ESpeak:
             self.lib.espeak_SetParameter(_RATE, int(rate), 0)
             self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
             self.chunks = []
-            if self.seed is not None:
-                self.seed(zlib.crc32(f"{voice}|{rate}|{pitch}|{text}".encode()))
+            if self.reseed is not None:
+                self.reseed(zlib.crc32(f"{voice}|{rate}|{pitch}|{text}".encode()))
             self.lib.espeak_Synth(encoded, len(encoded) + 1, 0, 1, 0, _UTF8, None, None)
             self.lib.espeak_Synchronize()
             chunks, self.chunks = self.chunks, []
