@@ -8,7 +8,8 @@
   ``torch.utils.data.DataLoader`` in worker processes. The order depends only on the seed and
   the epoch (see ``seqkit.loader.plan_batches``), so a resumed run sees the same batches and
   skips the done ones without decoding them. Under DDP each rank collates only its own share
-  of every batch.
+  of every batch. With ``draws``, the collate also gets a ``random.Random`` of its own batch
+  and epoch, for augmentation that draws afresh every epoch and the same on a resumed run.
 
 Both carry two typed fields instead of a bag of facts: ``facts`` (numbers about the split that
 evaluation reports beside its metrics, e.g. a perplexity floor) and ``context`` (the plugin's
@@ -19,11 +20,12 @@ features ``(T_i, F)`` (spectrograms, frame features) to ``(B, T_max, F)``; both 
 """
 from __future__ import annotations
 
+import random
 from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from seqkit.errors import SeqkitError
 from seqkit.loader import plan_batches, shard
@@ -105,18 +107,25 @@ class BucketBatches(Generic[C]):
     turns a batch into tensors; it runs in ``workers`` DataLoader processes (or in the loop
     with 0), so decoding images, audio or video belongs there. ``pin_memory``: page-locked
     batches for a fast copy to a GPU (default: when CUDA is available).
+
+    ``draws``: call ``collate(examples, rng)`` with a ``random.Random`` seeded by the seed, the
+    epoch, the batch and the rank, for training-time augmentation (speed, noise, crops). A seed
+    drawn from the examples alone would draw the same every epoch wherever the batches repeat
+    (a data set smaller than one pool is cut into the same batches every epoch), and the
+    model would meet each example with the same perturbation, which it can learn by heart.
     """
 
     def __init__(self, examples: Sequence[Any], batch_size: int, length: Callable[[Any], int],
                  collate: Callable[[list], Any], seed: int = 0, shuffle: bool = True,
                  pool: int = 50, *, batch_tokens: int = 0,
                  workers: int = 0, pin_memory: bool | None = None,
-                 facts: dict[str, float] | None = None, context: C | None = None):
+                 facts: dict[str, float] | None = None, context: C | None = None,
+                 draws: bool = False):
         if not examples:
             raise SeqkitError("no examples to batch: the data split is empty")
         self.examples, self.batch_size, self.batch_tokens = examples, batch_size, batch_tokens
         self.lengths = [int(length(e)) for e in examples]
-        self.collate, self.workers = collate, workers
+        self.collate, self.workers, self.draws = collate, workers, draws
         self.seed, self.shuffle, self.pool = seed, shuffle, pool
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.facts: dict[str, float] = dict(facts or {})
@@ -133,12 +142,12 @@ class BucketBatches(Generic[C]):
     def from_config(cls, examples: Sequence[Any], train: Any, length: Callable[[Any], int],
                     collate: Callable[[list], Any], shuffle: bool = True,
                     facts: dict[str, float] | None = None,
-                    context: C | None = None) -> "BucketBatches[C]":
+                    context: C | None = None, draws: bool = False) -> "BucketBatches[C]":
         """Batches sized as a ``TrainConfig`` says: ``batch_size`` or ``batch_tokens``,
         ``workers`` and ``seed``."""
         return cls(examples, train.batch_size, length, collate, seed=train.seed, shuffle=shuffle,
                    batch_tokens=train.batch_tokens, workers=train.workers, facts=facts,
-                   context=context)
+                   context=context, draws=draws)
 
     def __len__(self) -> int:
         """Batches in epoch 0 (with a token budget other epochs may differ by a few)."""
@@ -153,7 +162,9 @@ class BucketBatches(Generic[C]):
         """The collated batches of epoch ``number`` from batch ``start`` on (the skipped ones are
         never decoded); under DDP, rank ``rank``'s share of each, collated on that rank only.
         With workers, read one epoch at a time from each ``BucketBatches``."""
-        mine = [shard(indices, rank, world) for indices in self.plan(number, world)[start:]]
+        plan = self.plan(number, world)
+        mine = [[(f"{self.seed}/{number}/{batch}/{rank}", i)  # (the batch's draws, example)
+                 for i in shard(plan[batch], rank, world)] for batch in range(start, len(plan))]
         if not mine:
             return iter(())
         if not self.workers:
@@ -170,18 +181,44 @@ class BucketBatches(Generic[C]):
         # Our own generator: the DataLoader draws its workers' seeds from it, not from the
         # global RNG that dropout uses (a resumed run must draw the same numbers).
         generator = torch.Generator().manual_seed(self.seed * 100_003 + number)
-        return DataLoader(self.examples, batch_sampler=batches, collate_fn=self.collate,
+        return DataLoader(_Examples(self.examples), batch_sampler=batches,
+                          collate_fn=_Collate(self.collate, self.draws),
                           num_workers=self.workers, pin_memory=self.pin_memory,
                           generator=generator, persistent_workers=self.workers > 0)
+
+
+class _Examples(Dataset):
+    """The examples as the DataLoader reads them: a batch of keys ``(batch seed, index)`` ->
+    ``(batch seed, examples)``."""
+
+    def __init__(self, examples: Sequence[Any]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitems__(self, keys: list[tuple[str, int]]) -> tuple[str, list]:
+        return keys[0][0], [self.examples[i] for _, i in keys]
+
+
+class _Collate:
+    """``collate(examples)``, or with ``draws`` ``collate(examples, rng)`` (module docstring)."""
+
+    def __init__(self, collate: Callable, draws: bool):
+        self.collate, self.draws = collate, draws
+
+    def __call__(self, batch: tuple[str, list]) -> Any:
+        seed, examples = batch
+        return self.collate(examples, random.Random(seed)) if self.draws else self.collate(examples)
 
 
 class _Plan:
     """A batch sampler whose batches are set before each epoch (for persistent workers)."""
 
     def __init__(self):
-        self.batches: list[list[int]] = []
+        self.batches: list[list[tuple[str, int]]] = []
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[str, int]]]:
         return iter(self.batches)
 
     def __len__(self) -> int:

@@ -175,3 +175,21 @@ def test_typed_fields_replace_the_meta_bag():
     stream = StreamBatches(torch.arange(50), 2, 5, facts={"floor_ppl": 3.0}, context="ctx")
     assert stream.facts == {"floor_ppl": 3.0} and stream.context == "ctx"
     assert not hasattr(stream, "meta")  # no bag for plugins to read and copy
+
+
+def test_draws_give_each_batch_of_each_epoch_its_own_generator_in_workers_too():
+    """Augmentation draws afresh every epoch even where the batches repeat (a data set smaller
+    than one pool), the same for the same epoch (a resumed run), the same in workers."""
+    def drawing(examples, rng):
+        return torch.tensor([rng.random() for _ in examples])
+
+    lengths = [3, 1, 4, 1, 5, 9]  # one pool: the same batches every epoch
+    loop = BucketBatches(_examples(lengths), 2, lambda e: e[1], drawing, draws=True)
+    workers = BucketBatches(_examples(lengths), 2, lambda e: e[1], drawing, draws=True,
+                            workers=1)
+    assert sorted(map(sorted, loop.plan(0))) == sorted(map(sorted, loop.plan(1)))
+    first, second = torch.cat(list(loop.epoch(0))), torch.cat(list(loop.epoch(1)))
+    assert len(set(first.tolist()) | set(second.tolist())) == 12  # nothing drawn twice
+    assert torch.equal(torch.cat(list(loop.epoch(1))), second)
+    assert torch.equal(torch.cat(list(workers.epoch(1))), second)
+    assert torch.equal(torch.cat(list(loop.epoch(1, start=1))), second[2:])

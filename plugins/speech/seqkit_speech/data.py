@@ -91,7 +91,9 @@ def with_noise(wave: torch.Tensor, snr: tuple[float, float], rng: random.Random)
 
 class Collate:
     """Lists of ``(index, clip, ids)`` -> batch dicts; in training, each clip at a speed drawn
-    from ``config.speed`` (seeded by the batch's clips, so a resumed run draws the same)."""
+    from ``config.speed`` and with noise at an SNR drawn from ``config.noise_snr``, from the
+    ``rng`` that the core's ``BucketBatches(draws=True)`` gives each batch of each epoch (so
+    every epoch draws afresh, and a resumed run draws the same)."""
 
     def __init__(self, config: SpeechConfig, train: bool):
         self.config, self.train = config, train
@@ -102,8 +104,11 @@ class Collate:
         wave = wave if factor == 1.0 else resample(wave, round(rate * factor), rate)
         return with_noise(wave, self.config.noise_snr, rng) if self.config.noise_snr else wave
 
-    def __call__(self, examples: list[tuple[int, Clip, list[int]]]) -> dict:
-        rng = random.Random(hash((self.config.train.seed, tuple(i for i, _, _ in examples))))
+    def __call__(self, examples: list[tuple[int, Clip, list[int]]],
+                 rng: random.Random | None = None) -> dict:
+        if self.train and rng is None:
+            raise ValueError("a training batch draws its speed and noise from the rng that "
+                             "BucketBatches(draws=True) gives it")
         waves = [load_wave(clip, self.config) for _, clip, _ in examples]
         if self.train:
             waves = [self._perturb(w, rng) for w in waves]
@@ -171,7 +176,8 @@ def make_batches(split: str, clips: list[Clip], config: SpeechConfig,
     return BucketBatches.from_config(examples, config.train,
                                      lambda e: max(1, round(min(e[1].seconds, limit) / frame)),
                                      Collate(config, split == "train"),
-                                     shuffle=split == "train", context=context)
+                                     shuffle=split == "train", context=context,
+                                     draws=split == "train")
 
 
 def prepare(config: SpeechConfig, source: Source, assets: SpeechAssets | None) -> TaskData:

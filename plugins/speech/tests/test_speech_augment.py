@@ -8,7 +8,8 @@ import torch
 
 from seqkit.config import validate
 from seqkit.errors import SeqkitError
-from seqkit_speech.data import Collate, with_noise
+from seqkit.tokenizers import TextTokenizer
+from seqkit_speech.data import Collate, SpeechAssets, make_batches, with_noise
 from seqkit_speech.sources import Clip
 
 
@@ -44,13 +45,36 @@ def test_collate_adds_noise_in_training_only(tiny_config):
     config = tiny_config(speed=(), noise_snr=(10.0, 10.0))
     clip = tone().numpy()
     examples = [(0, Clip(clip, "one", "a tone", 0.5, 8000), [1])]
-    trained = Collate(config, train=True)(examples)["audio"][0]
+    trained = Collate(config, train=True)(examples, random.Random(0))["audio"][0]
     evaluated = Collate(config, train=False)(examples)["audio"][0]
     assert torch.allclose(evaluated, torch.from_numpy(clip))
     added = (trained - evaluated).pow(2).mean()
     assert torch.isclose(added, torch.from_numpy(clip).pow(2).mean() / 10, rtol=0.1)
-    quiet = Collate(tiny_config(speed=(), noise_snr=()), train=True)(examples)["audio"][0]
+    quiet = Collate(tiny_config(speed=(), noise_snr=()), train=True)(examples,
+                                                                     random.Random(0))["audio"][0]
     assert torch.equal(quiet, evaluated)  # an empty range: no noise
+
+
+def test_each_epoch_perturbs_a_clip_afresh_and_a_resumed_run_the_same(tiny_config):
+    """Five clips fit one length pool, so every epoch cuts them into the same batches: the
+    perturbation must still change from epoch to epoch (a model that meets each clip with the
+    same noise every time can learn the clips by heart), and repeat for the same epoch."""
+    config = tiny_config(speed=(0.9, 1.0, 1.1), noise_snr=(10.0, 40.0))
+    clips = [Clip(tone(0.4 + 0.05 * i).numpy(), "one", f"c{i}", 0.4 + 0.05 * i, 8000)
+             for i in range(5)]
+    tokenizer = TextTokenizer.train(["one"], "word")
+    batches = make_batches("train", clips, config, SpeechAssets(tokenizer))
+
+    def heard(epoch: int) -> dict[int, torch.Tensor]:
+        return {int(i): audio[:length] for batch in batches.epoch(epoch)
+                for i, audio, length in zip(batch["index"], batch["audio"],
+                                            batch["audio_lengths"])}
+
+    first, second, again = heard(0), heard(1), heard(1)
+    assert sorted(map(sorted, batches.plan(0))) == sorted(map(sorted, batches.plan(1)))
+    for i in range(5):
+        assert torch.equal(second[i], again[i])  # the same epoch: the same draws
+        assert first[i].shape != second[i].shape or not torch.equal(first[i], second[i])
 
 
 @pytest.mark.parametrize("bad", [(10.0,), (30.0, 10.0), (0.0, 10.0, 20.0)])
