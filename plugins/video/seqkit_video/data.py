@@ -14,7 +14,6 @@ batch, so row ``b`` of batch ``i + 1`` continues row ``b`` of batch ``i``.
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import astuple, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -114,66 +113,50 @@ def frame_targets(example: VideoExample, positions: np.ndarray,
     return torch.from_numpy(on.argmax(1))  # one tag a frame: overlaps were refused
 
 
-COLOUR_ORDERS = [(1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)]  # besides (0, 1, 2)
-
-
-def colour_order(rng: np.random.Generator, fraction: float) -> int:
-    """0 (the clip's own colours), or for a ``fraction`` of the draws 1-5: one of the other
-    orders of its channels. Tags say what shapes do, not what colour they wear: showing clips
-    in other colours stops a model from telling kinds apart by the colours training showed
+def shuffled_colours(frames: torch.Tensor, number: int, fraction: float, seed: int
+                     ) -> torch.Tensor:
+    """``frames (T, 3, H, W)`` with its colour channels in another order, for a ``fraction``
+    of the clips (which ones, and the order, depend only on the clip's ``number`` and the
+    seed, so a resumed run sees the same pixels). Tags say what shapes do, not what colour
+    they wear: this stops a model from telling kinds apart by the colours training showed
     them in."""
-    return 1 + int(rng.integers(len(COLOUR_ORDERS))) if rng.random() < fraction else 0
-
-
-def shuffled_colours(frames: torch.Tensor, order: int) -> torch.Tensor:
-    """``frames (T, 3, H, W)`` with its colour channels in order ``order`` (``colour_order``)."""
-    if not order or frames.size(1) != 3:
+    rng = np.random.default_rng([seed, number])
+    if frames.size(1) != 3 or rng.random() >= fraction:
         return frames
-    return frames[:, list(COLOUR_ORDERS[order - 1])]
+    order = [(1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)][rng.integers(5)]
+    return frames[:, list(order)]
 
 
 class Collate:
     """Decode and pad a list of ``(example number, example)`` into a batch (module docstring).
 
     Runs in the DataLoader's workers, so decoding never holds up the training loop.
-    ``augment``: show ``config.colour_shuffle`` of the clips with their colour channels in
-    another order: drawn afresh for each clip in each epoch from the batch's ``rng``
-    (``BucketBatches(draws=True)``; a resumed run draws the same), or without one (a streamed
-    clip, whose pieces must agree) the same order for a clip every time."""
+    ``augment``: shuffle the colour channels of ``config.colour_shuffle`` of the clips."""
 
     def __init__(self, config: VideoConfig, assets: VideoAssets, key_base: int,
                  augment: bool = False):
         self.config, self.assets, self.key_base = config, assets, key_base
         self.shuffle = config.colour_shuffle if augment else 0.0
 
-    def order(self, number: int, rng: random.Random | None = None) -> int:
-        """The colour order (``colour_order``) clip ``number`` is shown in this time."""
-        if not self.shuffle:
-            return 0
-        seed = rng.getrandbits(63) if rng is not None else [self.config.train.seed, number]
-        return colour_order(np.random.default_rng(seed), self.shuffle)
-
-    def __call__(self, items: list[tuple[int, VideoExample]],
-                 rng: random.Random | None = None) -> dict:
-        frames, targets, orders = [], [], []
+    def __call__(self, items: list[tuple[int, VideoExample]]) -> dict:
+        frames, targets = [], []
         for number, example in items:
             pixels, positions = decode(example, self.config)
-            orders.append(self.order(number, rng))
-            frames.append(shuffled_colours(torch.from_numpy(pixels).permute(0, 3, 1, 2),
-                                           orders[-1]))
+            clip = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+            if self.shuffle:
+                clip = shuffled_colours(clip, number, self.shuffle, self.config.train.seed)
+            frames.append(clip)
             targets.append(frame_targets(example, positions, self.assets))
         padded, lengths = pad_features(frames, 0)
         index = torch.tensor([i for i, _ in items])
-        # a frozen backbone caches features by key: each colour order is a clip of its own
-        keys = self.key_base + index * 1_000_000 + torch.tensor(orders) * 100_000
         return {"frames": padded, "lengths": lengths, "targets": pad_features(targets, 0)[0],
-                "reset": torch.ones(len(items), dtype=torch.bool), "keys": keys, "index": index}
+                "reset": torch.ones(len(items), dtype=torch.bool),
+                "keys": self.key_base + index * 1_000_000, "index": index}
 
     def pieces(self, item: tuple[int, VideoExample], size: int) -> Iterator[dict]:
         """One clip as successive one-row batches of ``size`` frames. A video file is decoded
         piece by piece, so memory stays bounded however long it is."""
         number, example = item
-        order = self.order(number)  # the same for every piece of the clip
         if example.kind != "video":
             whole = self([item])
             for start in range(0, int(whole["lengths"][0]), size):
@@ -184,7 +167,9 @@ class Collate:
                                                   self.config.fps, Limits.of(self.config),
                                                   chunk=size):
             positions = times if example.unit == "second" else numbers
-            piece = shuffled_colours(torch.from_numpy(frames).permute(0, 3, 1, 2), order)
+            piece = torch.from_numpy(frames).permute(0, 3, 1, 2)
+            if self.shuffle:  # the same order for every piece of the clip
+                piece = shuffled_colours(piece, number, self.shuffle, self.config.train.seed)
             yield {"frames": piece.unsqueeze(0),
                    "lengths": torch.tensor([len(frames)]),
                    "targets": frame_targets(example, positions, self.assets).unsqueeze(0),
@@ -217,8 +202,7 @@ def make_batches(split: str, examples: list[VideoExample], config: VideoConfig,
                             lambda item: item[1].frames, seed=config.train.seed,
                             workers=config.train.workers, context=context)
     return BucketBatches.from_config(items, config.train, lambda item: item[1].frames, collate,
-                                     shuffle=split == "train", context=context,
-                                     draws=split == "train")
+                                     shuffle=split == "train", context=context)
 
 
 def check_config(config: VideoConfig) -> None:
