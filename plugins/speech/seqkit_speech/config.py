@@ -44,9 +44,10 @@ class SpeechConfig:
     # each utterance's own mean and variance (offline only); none: raw log-mel; auto: mean
     # for a bidirectional model, global for a left-to-right one (so it streams). Which is
     # better depends on whose voices are recognised (docs/tasks/speech.md): global when they
-    # are the voices trained on (yesno WER 2.5 % against 45.8 % for mean; FSDD's official
-    # split 100 % against 98.8 % validation), mean for voices training never heard (FSDD, a
-    # fourth speaker: 73.6 % against 39.4 %). global stays the default
+    # are the voices trained on (yesno WER 0.42 % against 0.83-1.25 % for mean, which also
+    # fails two of five folds of yesno's training half; FSDD's official split 100 % against
+    # 98.8 % validation), mean for voices training never heard (FSDD, a fourth speaker:
+    # 73.6 % against 39.4 %). global stays the default
     normalize: Literal["auto", "utterance", "mean", "global", "none"] = "global"
     # with a per-utterance normalisation (mean, utterance): raise every log-mel value to at
     # least the utterance's loudest less this many dB first (0: off), so that the pauses of a
