@@ -45,7 +45,7 @@ from seqkit.jobs import evaluate_run, train  # noqa: E402
 from seqkit.rundir import load  # noqa: E402
 from seqkit_speech import SpeechConfig, task  # noqa: E402
 from seqkit_speech.inference import stream_file  # noqa: E402
-from seqkit_speech.sources import yesno_transcript  # noqa: E402
+from seqkit_speech.sources import read_clips  # noqa: E402
 from seqkit_speech.synth import DIGITS  # noqa: E402
 
 FSDD, YESNO = DATA / "fsdd", DATA / "yesno"
@@ -119,22 +119,25 @@ def connected_folder(folder: Path, seed: int = 0, per_split: dict | None = None)
 
 
 def yesno_folds(folder: Path, folds: int) -> list[Path]:
-    """``folds`` folders of tables over yesno's training half (the benchmark's test half, the
-    first 30 sorted files, is left out): fold ``i`` holds out every ``folds``-th file from
-    ``i``, the first half of those validating and the rest as its test split."""
-    pool = sorted(YESNO.glob("*.wav"))[30:]
+    """``folds`` folders of tables over the yesno files the benchmark trains and validates on
+    (as the yesno reader splits them; its test half is left out): fold ``i`` holds out every
+    ``folds``-th file from ``i``, the first half of those validating and the rest as its test
+    split."""
+    splits = read_clips(SpeechConfig(), Source("folder", path=YESNO))
+    pool = sorted(splits["train"] + splits["valid"], key=lambda clip: Path(clip.audio).name)
     made = []
     for fold in range(folds):
         held = pool[fold::folds]
         roles = {"valid": held[:len(held) // 2], "test": held[len(held) // 2:],
-                 "train": [p for p in pool if p not in held]}
+                 "train": [clip for clip in pool if clip not in held]}
         root = folder / f"fold{fold}"
         (root / "audio").mkdir(parents=True, exist_ok=True)
-        for split, files in roles.items():
+        for split, clips in roles.items():
             rows = ["path,text"]
-            for path in files:
-                shutil.copy(path, root / "audio" / path.name)
-                rows.append(f"audio/{path.name},{yesno_transcript(path)}")
+            for clip in clips:
+                name = Path(clip.audio).name
+                shutil.copy(clip.audio, root / "audio" / name)
+                rows.append(f"audio/{name},{clip.text}")
             (root / f"{split}.csv").write_text("\n".join(rows) + "\n")
         made.append(root)
     return made
