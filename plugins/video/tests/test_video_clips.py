@@ -78,3 +78,14 @@ def test_overlapping_shapes_are_of_different_kinds():
         shared += sum(len(t) > 1 for t in tags)
         assert all(len({tag.split()[0] for tag in t}) == len(t) for t in tags)
     assert shared > 0, "no two shapes ever shared the screen"
+
+
+def test_grey_clips_are_training_clips_in_the_share_asked_for():
+    config = ClipConfig(min_frames=31, max_frames=47, grey=0.5)
+    train = [make_clip(config, "train", i) for i in range(200)]
+    assert 0.4 <= sum(clip.grey for clip in train) / len(train) <= 0.6
+    video = next(clip for clip in train if clip.grey).render(16)
+    assert (video[..., 0] == video[..., 1]).all() and (video[..., 1] == video[..., 2]).all()
+    assert not any(make_clip(config, split, i).grey for split in ("valid", "test")
+                   for i in range(60)), "a clip that scores the model is grey"
+    assert not any(make_clip(ClipConfig(grey=0.0), "train", i).grey for i in range(60))
