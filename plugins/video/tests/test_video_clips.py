@@ -48,7 +48,7 @@ def test_a_shape_enters_before_it_moves_and_exits_last():
 
 
 def test_empty_frames_show_only_the_background():
-    clip = make_clip(CONFIG, "train", 1)
+    clip = make_clip(ClipConfig(min_frames=31, max_frames=47, grey=0.0), "train", 1)  # in colour
     video = clip.render(32).astype(int)
     empty = [t for t, tags in enumerate(clip.tags) if tags == ["empty"]]
     busy = [t for t, tags in enumerate(clip.tags) if tags != ["empty"]]
