@@ -1,6 +1,8 @@
 """The built-in clips: deterministic, tagged as they move, and a held-out composition in test."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,7 @@ def test_a_shape_enters_before_it_moves_and_exits_last():
 
 
 def test_empty_frames_show_only_the_background():
-    clip = make_clip(ClipConfig(min_frames=31, max_frames=47, grey=0.0), "train", 1)  # in colour
+    clip = make_clip(dataclasses.replace(CONFIG, grey=0.0), "train", 1)  # in colour
     video = clip.render(32).astype(int)
     empty = [t for t, tags in enumerate(clip.tags) if tags == ["empty"]]
     busy = [t for t, tags in enumerate(clip.tags) if tags != ["empty"]]
@@ -81,11 +83,12 @@ def test_overlapping_shapes_are_of_different_kinds():
 
 
 def test_grey_clips_are_training_clips_in_the_share_asked_for():
-    config = ClipConfig(min_frames=31, max_frames=47, grey=0.5)
+    config = dataclasses.replace(CONFIG, grey=0.5)
     train = [make_clip(config, "train", i) for i in range(200)]
     assert 0.4 <= sum(clip.grey for clip in train) / len(train) <= 0.6
     video = next(clip for clip in train if clip.grey).render(16)
     assert (video[..., 0] == video[..., 1]).all() and (video[..., 1] == video[..., 2]).all()
     assert not any(make_clip(config, split, i).grey for split in ("valid", "test")
                    for i in range(60)), "a clip that scores the model is grey"
-    assert not any(make_clip(ClipConfig(grey=0.0), "train", i).grey for i in range(60))
+    assert not any(make_clip(dataclasses.replace(config, grey=0.0), "train", i).grey
+                   for i in range(60))
